@@ -1,0 +1,90 @@
+// Stores envelopes: the one writer of the database.
+//
+// Ingest runs one envelope through the parser (parser/pipeline.hpp) and
+// stores everything it produced in one transaction: the raw envelope
+// (compressed when it arrived uncompressed, with its SHA-256), each report
+// that parsed, and for each part that did not, a row in the rejected table
+// with the part kept whole and the reason. Each document gets its own
+// savepoint, so a bad sibling never spoils a good report.
+//
+// A report already stored (same reporter, report id, policy domain and date
+// range) is counted as a duplicate and not stored again; rejected input is
+// recognised again by the SHA-256 of its bytes.
+//
+// Not thread-safe: one Writer, owned by one thread, per database.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parser/envelope.hpp"
+#include "parser/error.hpp"
+#include "parser/limits.hpp"
+#include "storage/database.hpp"
+
+namespace dmarcd::storage {
+
+enum class PartStatus { kStored, kDuplicate, kRejected };
+
+std::string_view PartStatusName(PartStatus status);  // "stored", "duplicate", "rejected"
+
+struct PartOutcome {
+  PartStatus status = PartStatus::kRejected;
+  std::string name;  // DocumentInfo::name, or the rejected part's name
+  // kStored and kDuplicate: the report (its row id, existing row for a duplicate).
+  int64_t report_pk = 0;
+  std::string org_name;
+  std::string report_id;
+  std::string domain;
+  uint64_t records = 0;
+  uint64_t messages = 0;
+  std::vector<std::string> warnings;
+  // kRejected: why, and the rejected row (0 when it was already there).
+  std::optional<Error> error;
+  int64_t rejected_pk = 0;
+};
+
+struct EnvelopeOutcome {
+  int64_t raw_pk = 0;  // the archived envelope
+  std::vector<PartOutcome> parts;
+
+  int Count(PartStatus status) const;
+  uint64_t Records() const;  // records stored (not duplicates)
+  // kStored if anything was stored, else kDuplicate if anything was a
+  // duplicate, else kRejected.
+  PartStatus Overall() const;
+};
+
+class Writer {
+ public:
+  Writer(Database& db, const parser::Limits& limits);
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // Returns an error only for transient faults (kDatabaseBusy, kDatabase,
+  // kIo): then nothing of the envelope was committed and it may be retried.
+  // Bad input is an outcome, not an error.
+  Result<EnvelopeOutcome> Ingest(const parser::Envelope& envelope);
+
+  // Runs rejected input through the current parser again: one row by id, or
+  // every row not yet recovered. Rows that now parse are stored and marked
+  // recovered; the others keep their row, with the new reason.
+  struct ReparseOutcome {
+    int tried = 0;
+    int recovered = 0;
+    int still_rejected = 0;
+    std::vector<EnvelopeOutcome> outcomes;
+  };
+  Result<ReparseOutcome> Reparse(std::optional<int64_t> rejected_pk);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dmarcd::storage
