@@ -40,6 +40,8 @@ struct PartOutcome {
   std::string org_name;
   std::string report_id;
   std::string domain;
+  int64_t begin = 0;  // the report's date range, Unix seconds UTC
+  int64_t end = 0;
   uint64_t records = 0;
   uint64_t messages = 0;
   std::vector<std::string> warnings;
