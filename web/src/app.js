@@ -472,6 +472,7 @@
 
   async function render() {
     const serial = ++render_serial;
+    document.body.dataset.ready = 'false';
     clearErrors();
     const state = parseHash();
     try {
@@ -486,15 +487,17 @@
     show($('overview'), !detail);
     show($('detail'), detail);
     document.body.dataset.view = detail ? 'detail' : 'overview';
-    document.body.dataset.ready = 'false';
     try {
       if (detail) await renderDetail(state);
       else await renderOverview(state);
     } catch (err) {
       reportError(err);
     }
-    // Lets a reader (or a test) know the view has settled.
-    if (serial === render_serial) document.body.dataset.ready = 'true';
+    // Lets a reader (or a test) know which view has settled.
+    if (serial === render_serial) {
+      document.body.dataset.rendered = location.hash;
+      document.body.dataset.ready = 'true';
+    }
   }
 
   function start() {
