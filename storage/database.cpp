@@ -1,0 +1,207 @@
+#include "storage/database.hpp"
+
+#include <sqlite3.h>
+
+#include <string>
+
+#include "storage/migrations.hpp"
+#include "storage/statement.hpp"
+
+namespace dmarcd::storage {
+namespace {
+
+Result<int> ReadUserVersion(sqlite3* db) {
+  auto statement = Statement::Prepare(db, "PRAGMA user_version");
+  if (!statement) {
+    return tl::unexpected(statement.error());
+  }
+  auto row = statement->Step();
+  if (!row) {
+    return tl::unexpected(row.error());
+  }
+  return *row ? static_cast<int>(statement->Int(0)) : 0;
+}
+
+Error NewerSchemaError(int version) {
+  return Error(ErrorCode::kConfig, "database schema version " + std::to_string(version) +
+                                       " is newer than this dmarcd (knows up to " +
+                                       std::to_string(Database::LatestSchemaVersion()) +
+                                       "); upgrade dmarcd");
+}
+
+// Applies one migration unless another process got there first: the version
+// is read again under the write lock that BEGIN IMMEDIATE takes.
+Result<bool> ApplyMigration(Database& db, const Migration& migration) {
+  if (auto begun = db.Exec("BEGIN IMMEDIATE"); !begun) {
+    return tl::unexpected(begun.error());
+  }
+  auto fail = [&db](Error error) -> Result<bool> {
+    sqlite3_exec(db.Handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    return tl::unexpected(std::move(error));
+  };
+
+  auto current = ReadUserVersion(db.Handle());
+  if (!current) {
+    return fail(current.error());
+  }
+  if (*current >= migration.version) {
+    sqlite3_exec(db.Handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    return false;
+  }
+
+  const std::string sql(migration.sql);
+  char* message = nullptr;
+  const int rc = sqlite3_exec(db.Handle(), sql.c_str(), nullptr, nullptr, &message);
+  if (rc != SQLITE_OK) {
+    Error error = SqliteError(db.Handle(), rc, "applying a migration");
+    error.message = "migration " + std::string(migration.name) + ": " +
+                    (message != nullptr ? message : error.message);
+    sqlite3_free(message);
+    return fail(std::move(error));
+  }
+
+  const std::string set_version = "PRAGMA user_version = " + std::to_string(migration.version);
+  if (auto set = db.Exec(set_version.c_str()); !set) {
+    return fail(set.error());
+  }
+  if (auto committed = db.Exec("COMMIT"); !committed) {
+    return fail(committed.error());
+  }
+  return true;
+}
+
+}  // namespace
+
+Error SqliteError(sqlite3* db, int rc, const char* what) {
+  std::string message = what;
+  message += ": ";
+  if (db != nullptr && sqlite3_errcode(db) == rc) {
+    message += sqlite3_errmsg(db);
+  } else {
+    message += sqlite3_errstr(rc);
+  }
+
+  // The primary code is the low byte; extended codes (SQLITE_IOERR_WRITE ...)
+  // share it.
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Error(ErrorCode::kDatabaseBusy, std::move(message));
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOMEM:
+    case SQLITE_READONLY:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOLFS:
+      return Error(ErrorCode::kDatabase, std::move(message));
+    case SQLITE_TOOBIG:
+      return Error(ErrorCode::kTooLarge, std::move(message));
+    default:
+      // Constraint, misuse, schema: a bug in dmarcd rather than a fault of
+      // the environment, so never retried.
+      return Error(ErrorCode::kInternal, std::move(message));
+  }
+}
+
+Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
+                                                 const OpenOptions& options) {
+  const int flags =
+      (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+      SQLITE_OPEN_NOMUTEX;
+  sqlite3* handle = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &handle, flags, nullptr);
+  // sqlite3_open_v2 hands back a handle even on failure; the Database owns
+  // it from here so that every early return closes it.
+  std::unique_ptr<Database> db(new Database(handle, path));
+  if (rc != SQLITE_OK) {
+    Error error = SqliteError(handle, rc, "opening the database");
+    error.message += " (" + path + ")";
+    return tl::unexpected(std::move(error));
+  }
+  sqlite3_extended_result_codes(handle, 1);
+  sqlite3_busy_timeout(handle, options.busy_timeout_ms);
+
+  // WAL lets the read-only connections read while the writer writes; with
+  // WAL, synchronous=NORMAL loses at most the last commits on power loss,
+  // never consistency. journal_mode is stored in the file, so read-only
+  // connections inherit it.
+  if (!options.read_only) {
+    if (auto wal = db->Exec("PRAGMA journal_mode = WAL"); !wal) {
+      return tl::unexpected(wal.error());
+    }
+    if (auto sync = db->Exec("PRAGMA synchronous = NORMAL"); !sync) {
+      return tl::unexpected(sync.error());
+    }
+  }
+  if (auto fk = db->Exec("PRAGMA foreign_keys = ON"); !fk) {
+    return tl::unexpected(fk.error());
+  }
+
+  auto version = db->SchemaVersion();
+  if (!version) {
+    Error error = version.error();
+    error.message += " (" + path + ")";
+    return tl::unexpected(std::move(error));
+  }
+  if (*version > LatestSchemaVersion()) {
+    return tl::unexpected(NewerSchemaError(*version));
+  }
+  if (*version < LatestSchemaVersion()) {
+    if (options.read_only || !options.migrate) {
+      return MakeError(ErrorCode::kConfig, "database schema version " + std::to_string(*version) +
+                                               " is older than this dmarcd (" +
+                                               std::to_string(LatestSchemaVersion()) +
+                                               "); run `dmarcd migrate`");
+    }
+    if (auto migrated = db->Migrate(); !migrated) {
+      return tl::unexpected(migrated.error());
+    }
+  }
+  return db;
+}
+
+Database::~Database() { sqlite3_close_v2(db_); }
+
+Result<int> Database::SchemaVersion() const { return ReadUserVersion(db_); }
+
+int Database::LatestSchemaVersion() { return static_cast<int>(Migrations().size()); }
+
+Result<int> Database::Migrate() {
+  auto version = SchemaVersion();
+  if (!version) {
+    return tl::unexpected(version.error());
+  }
+  if (*version > LatestSchemaVersion()) {
+    return tl::unexpected(NewerSchemaError(*version));
+  }
+
+  // Each migration in its own transaction: a failure leaves the database at
+  // the last version that applied whole.
+  int applied = 0;
+  for (const Migration& migration : Migrations()) {
+    if (migration.version <= *version) {
+      continue;
+    }
+    auto done = ApplyMigration(*this, migration);
+    if (!done) {
+      return tl::unexpected(done.error());
+    }
+    applied += *done ? 1 : 0;
+  }
+  return applied;
+}
+
+Result<void> Database::Exec(const char* sql) {
+  char* message = nullptr;
+  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &message);
+  sqlite3_free(message);
+  if (rc != SQLITE_OK) {
+    return tl::unexpected(SqliteError(db_, rc, sql));
+  }
+  return {};
+}
+
+}  // namespace dmarcd::storage

@@ -1,0 +1,472 @@
+#include "storage/envelope_store.hpp"
+
+#include <sqlite3.h>
+#include <zlib.h>
+
+#include <utility>
+
+#include "storage/day_shares.hpp"
+#include "storage/tokens.hpp"
+
+namespace dmarcd::storage {
+namespace {
+
+std::string AsciiLower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
+
+// gzip (RFC 1952) at level 1: envelopes that arrived uncompressed (emails,
+// bare XML) shrink several times over at little CPU cost, which matters
+// when a report of hundreds of megabytes is archived on the ingest path.
+Result<std::string> GzipFast(std::string_view bytes) {
+  z_stream stream{};
+  constexpr int kGzipWindowBits = 15 + 16;  // zlib: +16 selects the gzip wrapper
+  if (deflateInit2(&stream, 1, Z_DEFLATED, kGzipWindowBits, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    return MakeError(ErrorCode::kInternal, "zlib: cannot start deflate");
+  }
+
+  std::string out;
+  out.resize(deflateBound(&stream, bytes.size()));
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+  stream.avail_in = static_cast<uInt>(bytes.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  // deflateBound guarantees one call with Z_FINISH completes; avail_in is a
+  // 32-bit count, and Limits keeps an envelope far below 4 GiB.
+  const int rc = deflate(&stream, Z_FINISH);
+  const uLong written = stream.total_out;
+  deflateEnd(&stream);
+  if (rc != Z_STREAM_END) {
+    return MakeError(ErrorCode::kInternal, "zlib: deflate did not finish");
+  }
+  out.resize(written);
+  return out;
+}
+
+bool ArrivedCompressed(std::string_view bytes) {
+  const parser::PayloadKind kind = parser::SniffPayload(bytes);
+  return kind == parser::PayloadKind::kGzip || kind == parser::PayloadKind::kZip;
+}
+
+}  // namespace
+
+EnvelopeStore::EnvelopeStore(Database& db) : db_(db) {}
+
+void EnvelopeStore::StartEnvelope(const parser::Envelope& envelope) {
+  outcome_ = EnvelopeOutcome{};
+  transient_.reset();
+  doc_ = Document{};
+  origin_ = envelope.origin;
+  received_at_ = UnixNow();
+}
+
+Result<void> EnvelopeStore::BeginEnvelope(const parser::Envelope& envelope) {
+  if (auto prepared = PrepareStatements(); !prepared) {
+    return prepared;
+  }
+  StartEnvelope(envelope);
+  reparsing_.reset();
+  auto raw = ArchiveRaw(envelope);
+  if (!raw) {
+    return tl::unexpected(raw.error());
+  }
+  raw_pk_ = *raw;
+  outcome_.raw_pk = raw_pk_;
+  return {};
+}
+
+Result<void> EnvelopeStore::BeginReparse(const parser::Envelope& envelope, int64_t rejected_pk,
+                                         int64_t raw_pk) {
+  if (auto prepared = PrepareStatements(); !prepared) {
+    return prepared;
+  }
+  StartEnvelope(envelope);
+  reparsing_ = rejected_pk;
+  raw_pk_ = raw_pk;
+  outcome_.raw_pk = raw_pk_;
+  return {};
+}
+
+Result<EnvelopeOutcome> EnvelopeStore::FinishEnvelope() {
+  if (transient_) {
+    return tl::unexpected(*transient_);
+  }
+  return std::move(outcome_);
+}
+
+Result<void> EnvelopeStore::PrepareStatements() {
+  if (prepared_) {
+    return {};
+  }
+  sqlite3* db = db_.Handle();
+  const std::pair<Statement*, const char*> statements[] = {
+      {&find_raw_, "SELECT id FROM raw_inputs WHERE sha256 = ?"},
+      {&insert_raw_,
+       "INSERT INTO raw_inputs (sha256, size, compression, bytes, origin, received_at) "
+       "VALUES (?, ?, ?, ?, ?, ?)"},
+      {&find_report_,
+       "SELECT id, records, messages FROM reports WHERE reporter_key = ? AND report_id = ? "
+       "AND domain = ? AND date_begin = ? AND date_end = ?"},
+      {&insert_report_,
+       "INSERT INTO reports (reporter_key, org_name, org_email, extra_contact_info, report_id, "
+       "domain, date_begin, date_end, version, namespace, generator, policy_adkim, policy_aspf, "
+       "policy_p, policy_sp, policy_np, policy_pct, policy_fo, policy_testing, "
+       "policy_discovery_method, raw_input_id, document_name, received_at, origin) "
+       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+      {&insert_note_, "INSERT INTO report_notes (report_id, kind, seq, text) VALUES (?, ?, ?, ?)"},
+      {&insert_record_,
+       "INSERT INTO records (report_id, seq, source_ip, count, disposition, policy_dkim, "
+       "policy_spf, header_from, envelope_from, envelope_to) "
+       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+      {&insert_reason_,
+       "INSERT INTO record_reasons (record_id, seq, type, comment) VALUES (?, ?, ?, ?)"},
+      {&insert_dkim_,
+       "INSERT INTO dkim_results (record_id, seq, domain, selector, result, human_result) "
+       "VALUES (?, ?, ?, ?, ?, ?)"},
+      {&insert_spf_,
+       "INSERT INTO spf_results (record_id, seq, domain, scope, result, human_result) "
+       "VALUES (?, ?, ?, ?, ?, ?)"},
+      {&finish_report_, "UPDATE reports SET records = ?, messages = ? WHERE id = ?"},
+      {&insert_day_,
+       "INSERT INTO report_days (report_id, day, domain, messages, dmarc_pass, "
+       "dkim_aligned_pass, spf_aligned_pass, disposition_none, disposition_quarantine, "
+       "disposition_reject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+      {&find_rejected_, "SELECT id FROM rejected WHERE sha256 = ?"},
+      {&insert_rejected_,
+       "INSERT INTO rejected (received_at, origin, name, code, message, size, sha256, bytes, "
+       "raw_input_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+  };
+  for (const auto& [statement, sql] : statements) {
+    auto prepared = Statement::Prepare(db, sql);
+    if (!prepared) {
+      return tl::unexpected(prepared.error());
+    }
+    *statement = std::move(*prepared);
+  }
+  prepared_ = true;
+  return {};
+}
+
+Result<int64_t> EnvelopeStore::ArchiveRaw(const parser::Envelope& envelope) {
+  const std::string sha256 = Sha256Hex(envelope.bytes);
+  find_raw_.Bind(1, std::string_view(sha256));
+  auto found = find_raw_.Step();
+  if (!found) {
+    return tl::unexpected(found.error());
+  }
+  const int64_t existing = *found ? find_raw_.Int(0) : 0;
+  find_raw_.Reset();
+  if (existing != 0) {
+    return existing;
+  }
+
+  const bool compressed = ArrivedCompressed(envelope.bytes);
+  std::string gzipped;
+  if (!compressed) {
+    auto packed = GzipFast(envelope.bytes);
+    if (!packed) {
+      return tl::unexpected(packed.error());
+    }
+    gzipped = std::move(*packed);
+  }
+  insert_raw_.Bind(1, std::string_view(sha256))
+      .Bind(2, uint64_t{envelope.bytes.size()})
+      .Bind(3, std::string_view(compressed ? "none" : "gzip"))
+      .BindBlob(4, compressed ? std::string_view(envelope.bytes) : std::string_view(gzipped))
+      .Bind(5, std::string_view(envelope.origin))
+      .Bind(6, received_at_);
+  if (auto inserted = insert_raw_.Run(); !inserted) {
+    return tl::unexpected(inserted.error());
+  }
+  return sqlite3_last_insert_rowid(db_.Handle());
+}
+
+parser::AggregateSink& EnvelopeStore::OnAggregateBegin(const parser::DocumentInfo& doc) {
+  doc_ = Document{};
+  doc_.part.name = doc.name;
+  // A savepoint per document: a report that fails half-way is undone alone,
+  // and its good siblings in the same envelope stay.
+  if (auto opened = db_.Exec("SAVEPOINT document"); !opened) {
+    doc_.failure = opened.error();
+  } else {
+    doc_.savepoint = true;
+  }
+  return *this;
+}
+
+Result<parser::SinkAction> EnvelopeStore::OnHeader(const parser::AggregateHeader& header) {
+  if (doc_.failure) {
+    return tl::unexpected(*doc_.failure);
+  }
+  const std::string reporter_key = header.ReporterKey();
+  const std::string domain = AsciiLower(header.policy.domain);
+  PartOutcome& part = doc_.part;
+  part.org_name = header.org_name;
+  part.report_id = header.report_id;
+  part.domain = domain;
+  part.begin = header.begin;
+  part.end = header.end;
+
+  // The same reporter, report id, policy domain and date range is the same
+  // report, whatever else differs (DESIGN.md: some reporters reuse an id for
+  // the next day, so the id alone is not enough).
+  find_report_.Bind(1, std::string_view(reporter_key))
+      .Bind(2, std::string_view(header.report_id))
+      .Bind(3, std::string_view(domain))
+      .Bind(4, header.begin)
+      .Bind(5, header.end);
+  auto found = find_report_.Step();
+  if (!found) {
+    return tl::unexpected(found.error());
+  }
+  if (*found) {
+    doc_.duplicate = true;
+    part.status = PartStatus::kDuplicate;
+    part.report_pk = find_report_.Int(0);
+    part.records = find_report_.Uint(1);
+    part.messages = find_report_.Uint(2);
+    find_report_.Reset();
+    return parser::SinkAction::kStop;
+  }
+  find_report_.Reset();
+
+  const auto& policy = header.policy;
+  insert_report_.Bind(1, std::string_view(reporter_key))
+      .Bind(2, std::string_view(header.org_name))
+      .Bind(3, header.email)
+      .Bind(4, header.extra_contact_info)
+      .Bind(5, std::string_view(header.report_id))
+      .Bind(6, std::string_view(domain))
+      .Bind(7, header.begin)
+      .Bind(8, header.end)
+      .Bind(9, header.version)
+      .Bind(10, header.xml_namespace)
+      .Bind(11, header.generator)
+      .Bind(12, policy.adkim)
+      .Bind(13, policy.aspf)
+      .Bind(14, policy.p)
+      .Bind(15, policy.sp)
+      .Bind(16, policy.np)
+      .Bind(17, policy.pct ? std::optional<int64_t>(*policy.pct) : std::nullopt)
+      .Bind(18, policy.fo)
+      .Bind(19, policy.testing)
+      .Bind(20, policy.discovery_method)
+      .Bind(21, raw_pk_ != 0 ? std::optional<int64_t>(raw_pk_) : std::nullopt)
+      .Bind(22, std::string_view(doc_.part.name))
+      .Bind(23, received_at_)
+      .Bind(24, std::string_view(origin_));
+  if (auto inserted = insert_report_.Run(); !inserted) {
+    return tl::unexpected(inserted.error());
+  }
+  part.status = PartStatus::kStored;
+  part.report_pk = sqlite3_last_insert_rowid(db_.Handle());
+
+  if (auto notes = InsertNotes(part.report_pk, "error", header.errors); !notes) {
+    return tl::unexpected(notes.error());
+  }
+  return parser::SinkAction::kContinue;
+}
+
+Result<parser::SinkAction> EnvelopeStore::OnRecord(const parser::AggregateRecord& record) {
+  insert_record_.Bind(1, doc_.part.report_pk)
+      .Bind(2, doc_.part.records)
+      .Bind(3, std::string_view(record.source_ip))
+      .Bind(4, record.count)
+      .Bind(5, record.disposition)
+      .Bind(6, record.policy_dkim)
+      .Bind(7, record.policy_spf)
+      .Bind(8, record.header_from)
+      .Bind(9, record.envelope_from)
+      .Bind(10, record.envelope_to);
+  if (auto inserted = insert_record_.Run(); !inserted) {
+    return tl::unexpected(inserted.error());
+  }
+  const int64_t record_pk = sqlite3_last_insert_rowid(db_.Handle());
+
+  for (size_t i = 0; i < record.reasons.size(); ++i) {
+    const auto& reason = record.reasons[i];
+    insert_reason_.Bind(1, record_pk)
+        .Bind(2, uint64_t{i})
+        .Bind(3, reason.type)
+        .Bind(4, reason.comment);
+    if (auto inserted = insert_reason_.Run(); !inserted) {
+      return tl::unexpected(inserted.error());
+    }
+  }
+  for (size_t i = 0; i < record.dkim.size(); ++i) {
+    const auto& dkim = record.dkim[i];
+    insert_dkim_.Bind(1, record_pk)
+        .Bind(2, uint64_t{i})
+        .Bind(3, dkim.domain)
+        .Bind(4, dkim.selector)
+        .Bind(5, std::string_view(dkim.result))
+        .Bind(6, dkim.human_result);
+    if (auto inserted = insert_dkim_.Run(); !inserted) {
+      return tl::unexpected(inserted.error());
+    }
+  }
+  for (size_t i = 0; i < record.spf.size(); ++i) {
+    const auto& spf = record.spf[i];
+    insert_spf_.Bind(1, record_pk)
+        .Bind(2, uint64_t{i})
+        .Bind(3, spf.domain)
+        .Bind(4, spf.scope)
+        .Bind(5, std::string_view(spf.result))
+        .Bind(6, spf.human_result);
+    if (auto inserted = insert_spf_.Run(); !inserted) {
+      return tl::unexpected(inserted.error());
+    }
+  }
+
+  // Figures are weighted by the record's message count (RFC 7489 Appendix C:
+  // a row stands for `count` messages); DMARC passes when either aligned
+  // identifier passed as the reporter evaluated it.
+  Figures& totals = doc_.totals;
+  const uint64_t count = record.count;
+  ++doc_.part.records;
+  totals.messages += count;
+  totals.dmarc_pass += record.DmarcPass() ? count : 0;
+  totals.dkim_aligned_pass += record.policy_dkim == "pass" ? count : 0;
+  totals.spf_aligned_pass += record.policy_spf == "pass" ? count : 0;
+  totals.disposition_none += record.disposition == "none" ? count : 0;
+  totals.disposition_quarantine += record.disposition == "quarantine" ? count : 0;
+  totals.disposition_reject += record.disposition == "reject" ? count : 0;
+  return parser::SinkAction::kContinue;
+}
+
+Result<void> EnvelopeStore::OnEnd(const std::vector<std::string>& warnings) {
+  PartOutcome& part = doc_.part;
+  part.messages = doc_.totals.messages;
+  part.warnings = warnings;
+
+  for (const DayFigures& day : SplitOverDays(part.begin, part.end, doc_.totals)) {
+    const Figures& f = day.figures;
+    insert_day_.Bind(1, part.report_pk)
+        .Bind(2, day.day)
+        .Bind(3, std::string_view(part.domain))
+        .Bind(4, f.messages)
+        .Bind(5, f.dmarc_pass)
+        .Bind(6, f.dkim_aligned_pass)
+        .Bind(7, f.spf_aligned_pass)
+        .Bind(8, f.disposition_none)
+        .Bind(9, f.disposition_quarantine)
+        .Bind(10, f.disposition_reject);
+    if (auto inserted = insert_day_.Run(); !inserted) {
+      return tl::unexpected(inserted.error());
+    }
+  }
+
+  finish_report_.Bind(1, part.records).Bind(2, part.messages).Bind(3, part.report_pk);
+  if (auto updated = finish_report_.Run(); !updated) {
+    return tl::unexpected(updated.error());
+  }
+  if (auto notes = InsertNotes(part.report_pk, "warning", warnings); !notes) {
+    return notes;
+  }
+  doc_.ended = true;
+  return {};
+}
+
+void EnvelopeStore::OnAggregateEnd(const parser::DocumentInfo& doc, const Result<void>& outcome) {
+  std::optional<Error> error;
+  if (doc_.failure) {
+    error = doc_.failure;
+  } else if (!outcome) {
+    error = outcome.error();
+  } else if (!doc_.ended && !doc_.duplicate) {
+    error = Error(ErrorCode::kNotAReport, "the document ended without a complete report");
+  }
+
+  if (!error) {
+    if (auto released = db_.Exec("RELEASE document"); !released) {
+      transient_ = released.error();
+      return;
+    }
+    outcome_.parts.push_back(std::move(doc_.part));
+    return;
+  }
+
+  // The report is rejected whole: nothing of it may stay (AggregateSink).
+  if (doc_.savepoint) {
+    auto undone = db_.Exec("ROLLBACK TO document");
+    auto released = db_.Exec("RELEASE document");
+    if (!undone || !released) {
+      transient_ = !undone ? undone.error() : released.error();
+      return;
+    }
+  }
+  if (IsTransient(error->code)) {
+    transient_ = *error;
+    return;
+  }
+  RecordRejection(doc.name, doc.part_bytes, *error);
+}
+
+void EnvelopeStore::OnRejected(std::string_view name, std::string_view bytes, const Error& error) {
+  RecordRejection(std::string(name), bytes, error);
+}
+
+void EnvelopeStore::RecordRejection(std::string name, std::string_view bytes, const Error& error) {
+  PartOutcome part;
+  part.status = PartStatus::kRejected;
+  part.name = std::move(name);
+  part.error = error;
+
+  // Parsing a rejected row again must not file its bytes a second time:
+  // the row itself takes the new reason (Reparse).
+  if (reparsing_) {
+    part.rejected_pk = *reparsing_;
+    outcome_.parts.push_back(std::move(part));
+    return;
+  }
+
+  const std::string sha256 = Sha256Hex(bytes);
+  find_rejected_.Bind(1, std::string_view(sha256));
+  auto found = find_rejected_.Step();
+  if (!found) {
+    transient_ = found.error();
+    return;
+  }
+  part.rejected_pk = *found ? find_rejected_.Int(0) : 0;
+  find_rejected_.Reset();
+
+  if (part.rejected_pk == 0) {
+    insert_rejected_.Bind(1, received_at_)
+        .Bind(2, std::string_view(origin_))
+        .Bind(3, std::string_view(part.name))
+        .Bind(4, ErrorCodeName(error.code))
+        .Bind(5, std::string_view(error.message))
+        .Bind(6, uint64_t{bytes.size()})
+        .Bind(7, std::string_view(sha256))
+        .BindBlob(8, bytes)
+        .Bind(9, raw_pk_ != 0 ? std::optional<int64_t>(raw_pk_) : std::nullopt);
+    if (auto inserted = insert_rejected_.Run(); !inserted) {
+      transient_ = inserted.error();
+      return;
+    }
+    part.rejected_pk = sqlite3_last_insert_rowid(db_.Handle());
+  }
+  outcome_.parts.push_back(std::move(part));
+}
+
+Result<void> EnvelopeStore::InsertNotes(int64_t report_pk, std::string_view kind,
+                                        const std::vector<std::string>& texts) {
+  for (size_t i = 0; i < texts.size(); ++i) {
+    insert_note_.Bind(1, report_pk)
+        .Bind(2, kind)
+        .Bind(3, uint64_t{i})
+        .Bind(4, std::string_view(texts[i]));
+    if (auto inserted = insert_note_.Run(); !inserted) {
+      return inserted;
+    }
+  }
+  return {};
+}
+
+}  // namespace dmarcd::storage

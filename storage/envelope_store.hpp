@@ -1,0 +1,106 @@
+// The handler that ParseEnvelope drives while the Writer stores an envelope:
+// it archives the raw bytes, writes each report as the parser streams it,
+// and files whatever did not parse in the rejected table.
+//
+// It works inside a transaction its caller opened (Writer::Ingest,
+// Writer::Reparse) and opens one savepoint per document itself, so a
+// document that fails half-way leaves no row behind. After a transient
+// fault (busy or failing database) FinishEnvelope returns the error and the
+// caller must roll the whole transaction back.
+//
+// Records go through statements prepared once for the store's lifetime;
+// per-report totals and day shares are kept in memory and written at the
+// report's end. Not thread-safe: one store per write connection.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "parser/aggregate_parser.hpp"
+#include "parser/envelope.hpp"
+#include "parser/error.hpp"
+#include "parser/pipeline.hpp"
+#include "storage/database.hpp"
+#include "storage/reader.hpp"
+#include "storage/statement.hpp"
+#include "storage/writer.hpp"
+
+namespace dmarcd::storage {
+
+class EnvelopeStore final : public parser::EnvelopeHandler, public parser::AggregateSink {
+ public:
+  // `db` must outlive the store.
+  explicit EnvelopeStore(Database& db);
+
+  // Starts an envelope: archives its bytes in raw_inputs (once per SHA-256;
+  // gzip-compressed unless they arrived as gzip or zip).
+  Result<void> BeginEnvelope(const parser::Envelope& envelope);
+
+  // Starts an envelope made of the bytes of rejected row `rejected_pk`:
+  // nothing is archived again, reports point at `raw_pk` (0: none), and a
+  // part that still fails is reported against the row instead of filed anew.
+  Result<void> BeginReparse(const parser::Envelope& envelope, int64_t rejected_pk, int64_t raw_pk);
+
+  // What the envelope produced, or the transient fault that spoilt it.
+  Result<EnvelopeOutcome> FinishEnvelope();
+
+  // parser::EnvelopeHandler
+  parser::AggregateSink& OnAggregateBegin(const parser::DocumentInfo& doc) override;
+  void OnAggregateEnd(const parser::DocumentInfo& doc, const Result<void>& outcome) override;
+  void OnRejected(std::string_view name, std::string_view bytes, const Error& error) override;
+
+  // parser::AggregateSink
+  Result<parser::SinkAction> OnHeader(const parser::AggregateHeader& header) override;
+  Result<parser::SinkAction> OnRecord(const parser::AggregateRecord& record) override;
+  Result<void> OnEnd(const std::vector<std::string>& warnings) override;
+
+ private:
+  // What the current document has produced so far.
+  struct Document {
+    bool savepoint = false;  // SAVEPOINT document is open
+    bool duplicate = false;
+    bool ended = false;  // OnEnd stored the totals
+    std::optional<Error> failure;
+    PartOutcome part;
+    Figures totals;
+  };
+
+  Result<void> PrepareStatements();
+  void StartEnvelope(const parser::Envelope& envelope);
+  Result<int64_t> ArchiveRaw(const parser::Envelope& envelope);
+  void RecordRejection(std::string name, std::string_view bytes, const Error& error);
+  Result<void> InsertNotes(int64_t report_pk, std::string_view kind,
+                           const std::vector<std::string>& texts);
+
+  Database& db_;
+  bool prepared_ = false;
+
+  // Per envelope.
+  std::string origin_;
+  int64_t received_at_ = 0;
+  int64_t raw_pk_ = 0;
+  std::optional<int64_t> reparsing_;  // the rejected row being parsed again
+  EnvelopeOutcome outcome_;
+  std::optional<Error> transient_;
+  Document doc_;
+
+  // Prepared once: preparing per record would cost more than the insert.
+  Statement find_raw_;
+  Statement insert_raw_;
+  Statement find_report_;
+  Statement insert_report_;
+  Statement insert_note_;
+  Statement insert_record_;
+  Statement insert_reason_;
+  Statement insert_dkim_;
+  Statement insert_spf_;
+  Statement finish_report_;
+  Statement insert_day_;
+  Statement find_rejected_;
+  Statement insert_rejected_;
+};
+
+}  // namespace dmarcd::storage

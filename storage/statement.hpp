@@ -1,0 +1,65 @@
+// A prepared SQLite statement: owns the sqlite3_stmt, binds parameters by
+// position (from 1) and reads columns (from 0). Internal to storage/.
+//
+// Every failure is turned into an Error through SqliteError, so callers see
+// kDatabaseBusy for lock contention and kDatabase for disk faults.
+// Not thread-safe: a statement belongs to its connection's thread.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "parser/error.hpp"
+#include "storage/database.hpp"
+
+namespace dmarcd::storage {
+
+// The current time in Unix seconds: what received_at, created_at and the
+// like store.
+int64_t UnixNow();
+
+class Statement {
+ public:
+  Statement() = default;
+  ~Statement();
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&& other) noexcept;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  static Result<Statement> Prepare(sqlite3* db, std::string_view sql);
+
+  // Resets the statement and clears its bindings, ready to run again.
+  void Reset();
+
+  Statement& Bind(int index, int64_t value);
+  Statement& Bind(int index, uint64_t value);  // stored with the same 64 bits
+  Statement& Bind(int index, int value) { return Bind(index, int64_t{value}); }
+  Statement& Bind(int index, std::string_view text);
+  Statement& Bind(int index, const std::optional<std::string>& text);
+  Statement& Bind(int index, const std::optional<int64_t>& value);
+  Statement& BindBlob(int index, std::string_view bytes);
+  Statement& BindNull(int index);
+
+  // Runs one step: true when a row is ready, false when done.
+  Result<bool> Step();
+  // Runs a statement that returns no row, then resets it.
+  Result<void> Run();
+
+  bool IsNull(int column) const;
+  int64_t Int(int column) const;
+  uint64_t Uint(int column) const;
+  std::string Text(int column) const;
+  std::optional<std::string> OptionalText(int column) const;
+  std::optional<int64_t> OptionalInt(int column) const;
+  std::string Blob(int column) const;
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+}  // namespace dmarcd::storage

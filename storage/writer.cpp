@@ -1,0 +1,245 @@
+#include "storage/writer.hpp"
+
+#include <utility>
+
+#include "parser/pipeline.hpp"
+#include "storage/envelope_store.hpp"
+#include "storage/statement.hpp"
+
+namespace dmarcd::storage {
+
+std::string_view PartStatusName(PartStatus status) {
+  switch (status) {
+    case PartStatus::kStored:
+      return "stored";
+    case PartStatus::kDuplicate:
+      return "duplicate";
+    case PartStatus::kRejected:
+      return "rejected";
+  }
+  return "rejected";
+}
+
+int EnvelopeOutcome::Count(PartStatus status) const {
+  int count = 0;
+  for (const PartOutcome& part : parts) {
+    count += part.status == status ? 1 : 0;
+  }
+  return count;
+}
+
+uint64_t EnvelopeOutcome::Records() const {
+  uint64_t records = 0;
+  for (const PartOutcome& part : parts) {
+    records += part.status == PartStatus::kStored ? part.records : 0;
+  }
+  return records;
+}
+
+PartStatus EnvelopeOutcome::Overall() const {
+  if (Count(PartStatus::kStored) > 0) {
+    return PartStatus::kStored;
+  }
+  if (Count(PartStatus::kDuplicate) > 0) {
+    return PartStatus::kDuplicate;
+  }
+  return PartStatus::kRejected;
+}
+
+class Writer::Impl {
+ public:
+  Impl(Database& db, const parser::Limits& limits) : db_(db), limits_(limits), store_(db) {}
+
+  Result<EnvelopeOutcome> Ingest(const parser::Envelope& envelope);
+  Result<ReparseOutcome> Reparse(std::optional<int64_t> rejected_pk);
+
+ private:
+  Result<void> ReparseRow(int64_t id, ReparseOutcome& totals);
+
+  Database& db_;
+  parser::Limits limits_;
+  EnvelopeStore store_;
+};
+
+Result<EnvelopeOutcome> Writer::Impl::Ingest(const parser::Envelope& envelope) {
+  // IMMEDIATE takes the write lock now, so a busy database fails here,
+  // before any parsing, rather than at the first insert.
+  if (auto begun = db_.Exec("BEGIN IMMEDIATE"); !begun) {
+    return tl::unexpected(begun.error());
+  }
+  auto fail = [this](Error error) -> Result<EnvelopeOutcome> {
+    db_.Exec("ROLLBACK");
+    return tl::unexpected(std::move(error));
+  };
+
+  if (auto begun = store_.BeginEnvelope(envelope); !begun) {
+    return fail(begun.error());
+  }
+  if (auto parsed = parser::ParseEnvelope(envelope, limits_, store_); !parsed) {
+    return fail(parsed.error());
+  }
+  auto outcome = store_.FinishEnvelope();
+  if (!outcome) {
+    return fail(outcome.error());
+  }
+  if (auto committed = db_.Exec("COMMIT"); !committed) {
+    return fail(committed.error());
+  }
+  return outcome;
+}
+
+Result<Writer::ReparseOutcome> Writer::Impl::Reparse(std::optional<int64_t> rejected_pk) {
+  std::vector<int64_t> ids;
+  if (rejected_pk) {
+    auto check = Statement::Prepare(db_.Handle(), "SELECT id FROM rejected WHERE id = ?");
+    if (!check) {
+      return tl::unexpected(check.error());
+    }
+    check->Bind(1, *rejected_pk);
+    auto found = check->Step();
+    if (!found) {
+      return tl::unexpected(found.error());
+    }
+    if (!*found) {
+      return MakeError(ErrorCode::kNotFound,
+                       "no rejected input with id " + std::to_string(*rejected_pk));
+    }
+    ids.push_back(*rejected_pk);
+  } else {
+    auto list = Statement::Prepare(
+        db_.Handle(), "SELECT id FROM rejected WHERE recovered_at IS NULL ORDER BY id");
+    if (!list) {
+      return tl::unexpected(list.error());
+    }
+    for (;;) {
+      auto row = list->Step();
+      if (!row) {
+        return tl::unexpected(row.error());
+      }
+      if (!*row) {
+        break;
+      }
+      ids.push_back(list->Int(0));
+    }
+  }
+
+  ReparseOutcome totals;
+  for (const int64_t id : ids) {
+    if (auto done = ReparseRow(id, totals); !done) {
+      return tl::unexpected(done.error());
+    }
+  }
+  return totals;
+}
+
+// One transaction per row: a row that fails for a transient reason leaves
+// the rows before it done.
+Result<void> Writer::Impl::ReparseRow(int64_t id, ReparseOutcome& totals) {
+  if (auto begun = db_.Exec("BEGIN IMMEDIATE"); !begun) {
+    return begun;
+  }
+  auto fail = [this](Error error) -> Result<void> {
+    db_.Exec("ROLLBACK");
+    return tl::unexpected(std::move(error));
+  };
+
+  auto load = Statement::Prepare(
+      db_.Handle(),
+      "SELECT bytes, raw_input_id, recovered_at IS NOT NULL FROM rejected WHERE id = ?");
+  if (!load) {
+    return fail(load.error());
+  }
+  load->Bind(1, id);
+  auto found = load->Step();
+  if (!found) {
+    return fail(found.error());
+  }
+  // A recovered row is done: parsing it again would only find duplicates.
+  if (!*found || load->Int(2) != 0) {
+    db_.Exec("ROLLBACK");
+    return {};
+  }
+  parser::Envelope envelope{load->Blob(0), "reparse:" + std::to_string(id)};
+  const int64_t raw_pk = load->IsNull(1) ? 0 : load->Int(1);
+  load.value() = Statement();
+
+  if (auto begun = store_.BeginReparse(envelope, id, raw_pk); !begun) {
+    return fail(begun.error());
+  }
+  if (auto parsed = parser::ParseEnvelope(envelope, limits_, store_); !parsed) {
+    return fail(parsed.error());
+  }
+  auto outcome = store_.FinishEnvelope();
+  if (!outcome) {
+    return fail(outcome.error());
+  }
+
+  ++totals.tried;
+  const bool recovered = outcome->Count(PartStatus::kStored) > 0;
+  if (recovered) {
+    auto mark =
+        Statement::Prepare(db_.Handle(), "UPDATE rejected SET recovered_at = ? WHERE id = ?");
+    auto link = Statement::Prepare(
+        db_.Handle(),
+        "INSERT OR IGNORE INTO rejected_recoveries (rejected_id, report_id) VALUES (?, ?)");
+    if (!mark || !link) {
+      return fail(!mark ? mark.error() : link.error());
+    }
+    if (auto marked = mark->Bind(1, UnixNow()).Bind(2, id).Run(); !marked) {
+      return fail(marked.error());
+    }
+    for (const PartOutcome& part : outcome->parts) {
+      if (part.status != PartStatus::kStored) {
+        continue;
+      }
+      if (auto linked = link->Bind(1, id).Bind(2, part.report_pk).Run(); !linked) {
+        return fail(linked.error());
+      }
+    }
+    ++totals.recovered;
+  } else {
+    // The first reason the parser gives now replaces the old one.
+    const Error* reason = nullptr;
+    for (const PartOutcome& part : outcome->parts) {
+      if (part.status == PartStatus::kRejected && part.error) {
+        reason = &*part.error;
+        break;
+      }
+    }
+    if (reason != nullptr) {
+      auto update = Statement::Prepare(db_.Handle(),
+                                       "UPDATE rejected SET code = ?, message = ? WHERE id = ?");
+      if (!update) {
+        return fail(update.error());
+      }
+      update->Bind(1, ErrorCodeName(reason->code))
+          .Bind(2, std::string_view(reason->message))
+          .Bind(3, id);
+      if (auto updated = update->Run(); !updated) {
+        return fail(updated.error());
+      }
+    }
+    ++totals.still_rejected;
+  }
+
+  if (auto committed = db_.Exec("COMMIT"); !committed) {
+    return fail(committed.error());
+  }
+  totals.outcomes.push_back(std::move(*outcome));
+  return {};
+}
+
+Writer::Writer(Database& db, const parser::Limits& limits)
+    : impl_(std::make_unique<Impl>(db, limits)) {}
+
+Writer::~Writer() = default;
+
+Result<EnvelopeOutcome> Writer::Ingest(const parser::Envelope& envelope) {
+  return impl_->Ingest(envelope);
+}
+
+Result<Writer::ReparseOutcome> Writer::Reparse(std::optional<int64_t> rejected_pk) {
+  return impl_->Reparse(rejected_pk);
+}
+
+}  // namespace dmarcd::storage
