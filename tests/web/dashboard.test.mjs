@@ -172,7 +172,7 @@ async function recordRows(page) {
     source_ip: row.cells[0].textContent,
     count: row.cells[1].textContent,
     disposition: row.cells[2].textContent,
-    dkim_results: row.cells[8].textContent,
+    dkim_results: row.cells[7].textContent,
   })));
 }
 

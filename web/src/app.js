@@ -113,6 +113,20 @@
     return iso.replace('T', ' ').replace(/:00Z$/, '').replace(/Z$/, '');
   }
 
+  // A report's date range as days when it covers whole UTC days (nearly all
+  // do; many reporters end at 23:59:59 instead of the next midnight, RFC 7489
+  // Appendix C leaves that open), else as times.
+  function period(begin, end) {
+    if (typeof begin !== 'string' || typeof end !== 'string') return '–';
+    const midnight = /T00:00:00Z$/;
+    if (!midnight.test(begin) || !/T(00:00:00|23:59:59)Z$/.test(end)) {
+      return `${shortTime(begin)} – ${shortTime(end)}`;
+    }
+    const first = begin.slice(0, 10);
+    const last = new Date(Date.parse(end) - 1000).toISOString().slice(0, 10);
+    return last <= first ? first : `${first} – ${last}`;
+  }
+
   function apiRange(state) {
     const params = {};
     if (state.domain) params.domain = state.domain;
@@ -314,9 +328,10 @@
     const warnings = Array.isArray(r.warnings) ? r.warnings : [];
     return el('tr', {'data-report-id': String(r.id)},
         el('td', {}, link, r.org_email ? el('div', {class: 'muted small'}, r.org_email) : null),
-        el('td', {class: 'mono'}, r.report_id),
+        el('td', {class: 'mono id'}, r.report_id),
         el('td', {}, r.domain),
-        el('td', {class: 'nowrap'}, `${shortTime(r.begin)} – ${shortTime(r.end)}`),
+        el('td', {class: 'nowrap', title: `${shortTime(r.begin)} – ${shortTime(r.end)} UTC`},
+            period(r.begin, r.end)),
         el('td', {class: 'num'}, kNumber.format(r.records)),
         el('td', {class: 'num'}, kNumber.format(r.messages)),
         el('td', {class: 'small'}, warnings.length ? warnings.join('; ') : ''));
@@ -395,6 +410,15 @@
     return list.childElementCount ? list : el('span', {class: 'muted'}, '–');
   }
 
+  function identifiers(rec) {
+    const list = el('ul', {class: 'auth'});
+    for (const [name, value] of [['header', rec.header_from], ['envelope', rec.envelope_from],
+                                 ['to', rec.envelope_to]]) {
+      if (value) list.append(el('li', {}, el('span', {class: 'muted'}, name + ': '), value));
+    }
+    return list.childElementCount ? list : el('span', {class: 'muted'}, '–');
+  }
+
   function recordRow(rec) {
     const reasons = (Array.isArray(rec.reasons) ? rec.reasons : [])
         .map((x) => [x.type, x.comment].filter(Boolean).join(': '))
@@ -406,8 +430,7 @@
         el('td', {}, resultBadge(rec.dmarc)),
         el('td', {}, resultBadge(rec.policy_dkim)),
         el('td', {}, resultBadge(rec.policy_spf)),
-        el('td', {}, rec.header_from || '–'),
-        el('td', {}, rec.envelope_from || '–'),
+        el('td', {}, identifiers(rec)),
         el('td', {}, authList(rec.dkim,
             (d) => `${d.domain || '–'}${d.selector ? ' / ' + d.selector : ''}`)),
         el('td', {}, authList(rec.spf,
