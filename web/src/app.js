@@ -344,6 +344,8 @@
     for (const r of items) tbody.append(reportRow(state, r));
     const total = Number(page.total) || 0;
     show($('reports-empty'), items.length === 0);
+    show($('reports').parentElement, items.length > 0);
+    show($('reports-pager'), total > items.length || state.offset > 0);
     $('reports-count').textContent = `(${kNumber.format(total)})`;
     const first = items.length ? state.offset + 1 : 0;
     $('page-label').textContent =
@@ -367,6 +369,7 @@
     }
     $('rejected-count').textContent = `(${kNumber.format(Number(page.total) || 0)})`;
     show($('rejected-empty'), items.length === 0);
+    show($('rejected').parentElement, items.length > 0);
   }
 
   async function renderOverview(state) {
