@@ -1,0 +1,214 @@
+#include "server/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <set>
+#include <variant>
+#include <vector>
+
+namespace dmarcd::server {
+namespace {
+
+// One setting: where it lives in the file and how a value is stored. The
+// table below is the single list of keys, so file, environment and the
+// unknown-key check can never disagree.
+using Target = std::variant<std::string*, int*, uint64_t*, double*>;
+
+struct Setting {
+  const char* section;
+  const char* key;
+  Target target;
+};
+
+std::vector<Setting> Settings(Config& c) {
+  parser::Limits& l = c.limits;
+  return {
+      {"database", "path", &c.database.path},
+      {"database", "busy_timeout", &c.database.busy_timeout},
+      {"http", "listen", &c.http.listen},
+      {"http", "max_upload_bytes", &c.http.max_upload_bytes},
+      {"http", "threads", &c.http.threads},
+      {"limits", "max_envelope_bytes", &l.max_envelope_bytes},
+      {"limits", "max_inflated_bytes", &l.max_inflated_bytes},
+      {"limits", "max_compression_ratio", &l.max_compression_ratio},
+      {"limits", "ratio_grace_bytes", &l.ratio_grace_bytes},
+      {"limits", "max_zip_entries", &l.max_zip_entries},
+      {"limits", "max_nesting_depth", &l.max_nesting_depth},
+      {"limits", "max_mime_parts", &l.max_mime_parts},
+      {"limits", "max_xml_depth", &l.max_xml_depth},
+      {"limits", "max_text_bytes", &l.max_text_bytes},
+      {"limits", "max_records", &l.max_records},
+      {"log", "level", &c.log.level},
+  };
+}
+
+std::string Name(const Setting& s) { return std::string(s.section) + "." + s.key; }
+
+std::string EnvName(const Setting& s) {
+  std::string name = std::string("DMARCD_") + s.section + "_" + s.key;
+  for (char& ch : name) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return name;
+}
+
+template <typename T>
+bool ParseNumber(const std::string& text, T& out) {
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  return ec == std::errc() && ptr == end;
+}
+
+// Stores a textual value (an environment variable) into the setting.
+Result<void> SetFromText(const Setting& s, const std::string& text, const std::string& source) {
+  const bool ok = std::visit(
+      [&](auto* target) {
+        using T = std::remove_pointer_t<decltype(target)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          *target = text;
+          return true;
+        } else {
+          T value{};
+          if (!ParseNumber(text, value)) return false;
+          *target = value;
+          return true;
+        }
+      },
+      s.target);
+  if (!ok) {
+    return MakeError(ErrorCode::kConfig,
+                     source + ": '" + text + "' is not a valid value for " + Name(s));
+  }
+  return {};
+}
+
+// Stores a TOML value into the setting, checking its type and sign.
+Result<void> SetFromToml(const Setting& s, const toml::node& node, const std::string& source) {
+  const bool ok = std::visit(
+      [&](auto* target) {
+        using T = std::remove_pointer_t<decltype(target)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          auto v = node.value_exact<std::string>();
+          if (v) *target = *v;
+          return v.has_value();
+        } else if constexpr (std::is_same_v<T, double>) {
+          auto v = node.value<double>();
+          if (v) *target = *v;
+          return v.has_value();
+        } else {
+          auto v = node.value_exact<int64_t>();
+          if (!v || *v < 0) return false;
+          if constexpr (std::is_same_v<T, int>) {
+            if (*v > std::numeric_limits<int>::max()) return false;
+          }
+          *target = static_cast<T>(*v);
+          return true;
+        }
+      },
+      s.target);
+  if (!ok) {
+    return MakeError(ErrorCode::kConfig,
+                     source + ": " + Name(s) + " has a value of the wrong type or range");
+  }
+  return {};
+}
+
+Result<void> ApplyFile(Config& config, const std::string& path) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return MakeError(ErrorCode::kConfig, "config " + path + ": " + std::string(e.description()));
+  }
+
+  std::vector<Setting> settings = Settings(config);
+  for (const auto& [section_key, section_node] : table) {
+    const std::string section(section_key.str());
+    const toml::table* section_table = section_node.as_table();
+    if (section_table == nullptr) {
+      return MakeError(ErrorCode::kConfig, "config " + path + ": unknown key '" + section + "'");
+    }
+    for (const auto& [key, node] : *section_table) {
+      const Setting* found = nullptr;
+      for (const Setting& s : settings) {
+        if (section == s.section && key.str() == s.key) found = &s;
+      }
+      if (found == nullptr) {
+        return MakeError(ErrorCode::kConfig, "config " + path + ": unknown key '" + section + "." +
+                                                 std::string(key.str()) + "'");
+      }
+      if (auto r = SetFromToml(*found, node, "config " + path); !r) return r;
+    }
+  }
+  return {};
+}
+
+Result<void> Validate(const Config& config) {
+  static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
+                                                "error", "critical", "off"};
+  if (kLevels.count(config.log.level) == 0) {
+    return MakeError(ErrorCode::kConfig, "log.level '" + config.log.level +
+                                             "' is not one of trace, debug, info, warn, error, "
+                                             "critical, off");
+  }
+  if (config.http.threads < 1 || config.http.threads > 64) {
+    return MakeError(ErrorCode::kConfig, "http.threads must be between 1 and 64");
+  }
+  if (config.http.max_upload_bytes == 0) {
+    return MakeError(ErrorCode::kConfig, "http.max_upload_bytes must be above 0");
+  }
+  if (config.database.path.empty()) {
+    return MakeError(ErrorCode::kConfig, "database.path must not be empty");
+  }
+  if (auto listen = SplitListen(config.http.listen); !listen) return tl::unexpected(listen.error());
+  return {};
+}
+
+}  // namespace
+
+std::optional<std::string> ProcessEnv(const std::string& name) {
+  const char* value = std::getenv(name.c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+Result<Config> LoadConfig(const ConfigFlags& flags, const EnvLookup& env) {
+  Config config;
+  if (flags.config_file) {
+    if (auto r = ApplyFile(config, *flags.config_file); !r) return tl::unexpected(r.error());
+  }
+
+  for (const Setting& s : Settings(config)) {
+    const std::string name = EnvName(s);
+    if (auto value = env(name)) {
+      if (auto r = SetFromText(s, *value, name); !r) return tl::unexpected(r.error());
+    }
+  }
+
+  if (flags.database_path) config.database.path = *flags.database_path;
+  if (flags.log_level) config.log.level = *flags.log_level;
+  if (flags.listen) config.http.listen = *flags.listen;
+
+  if (auto r = Validate(config); !r) return tl::unexpected(r.error());
+  return config;
+}
+
+Result<std::pair<std::string, uint16_t>> SplitListen(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size()) {
+    return MakeError(ErrorCode::kConfig,
+                     "listen address '" + listen + "' is not ADDRESS:PORT (e.g. 127.0.0.1:8080)");
+  }
+  std::string address = listen.substr(0, colon);
+  if (address.size() > 2 && address.front() == '[' && address.back() == ']') {
+    address = address.substr(1, address.size() - 2);
+  }
+  unsigned port = 0;
+  if (!ParseNumber(listen.substr(colon + 1), port) || port > 65535) {
+    return MakeError(ErrorCode::kConfig, "listen address '" + listen + "' has a bad port");
+  }
+  return std::make_pair(address, static_cast<uint16_t>(port));
+}
+
+}  // namespace dmarcd::server

@@ -1,0 +1,58 @@
+// dmarcd's settings: defaults, then one TOML file, then DMARCD_<SECTION>_<KEY>
+// environment variables, then command-line flags; each later source wins.
+//
+// Every key of the file has an environment variable of the same name in
+// upper case: [http] listen is DMARCD_HTTP_LISTEN, [limits]
+// max_inflated_bytes is DMARCD_LIMITS_MAX_INFLATED_BYTES. An unknown section
+// or key in the file, or a value of the wrong type, is a kConfig error that
+// names it; the same holds for an unusable environment value.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "parser/error.hpp"
+#include "parser/limits.hpp"
+
+namespace dmarcd::server {
+
+struct Config {
+  struct Database {
+    std::string path = "./dmarcd.db";
+    int busy_timeout = 5000;  // milliseconds a statement waits for a lock
+  } database;
+  struct Http {
+    std::string listen = "127.0.0.1:8080";  // ADDRESS:PORT; port 0 picks a free one
+    uint64_t max_upload_bytes = uint64_t{64} << 20;
+    int threads = 2;  // io threads of the HTTP server
+  } http;
+  parser::Limits limits;
+  struct Log {
+    std::string level = "info";  // trace, debug, info, warn, error, critical, off
+  } log;
+};
+
+// What the command line sets; unset fields leave the lower sources alone.
+struct ConfigFlags {
+  std::optional<std::string> config_file;
+  std::optional<std::string> database_path;  // --db
+  std::optional<std::string> log_level;      // --log-level
+  std::optional<std::string> listen;         // serve --listen
+};
+
+// Looks up an environment variable; the default reads the process
+// environment, tests pass their own.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+std::optional<std::string> ProcessEnv(const std::string& name);
+
+// Builds the configuration. Errors (kConfig): the file cannot be read or is
+// not TOML, an unknown key, a wrong type or range, a bad log level or
+// listen address.
+Result<Config> LoadConfig(const ConfigFlags& flags, const EnvLookup& env = ProcessEnv);
+
+// Splits "127.0.0.1:8080" (or "[::1]:8080") into address and port.
+Result<std::pair<std::string, uint16_t>> SplitListen(const std::string& listen);
+
+}  // namespace dmarcd::server

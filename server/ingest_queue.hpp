@@ -1,0 +1,77 @@
+// The one writer of a running server: every channel hands its envelopes to
+// this queue, and one thread, which owns the only storage::Writer (and its
+// read-write connection), stores them in arrival order.
+//
+// Thread safety: Submit may be called from any thread. Callbacks run on the
+// writer thread, one at a time: they must be quick and must not call Submit
+// and wait for it.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "parser/envelope.hpp"
+#include "parser/error.hpp"
+#include "parser/limits.hpp"
+#include "storage/database.hpp"
+#include "storage/writer.hpp"
+
+namespace dmarcd::server {
+
+// How often and how patiently a transient failure (IsTransient: a busy or
+// failing database) is tried again before it is reported.
+struct RetryPolicy {
+  int attempts = 4;
+  std::chrono::milliseconds first_delay{100};  // doubled after each attempt
+};
+
+// Writer::Ingest with retries of transient errors; logs one line per
+// envelope (outcome, counts, duration) on the "storage" logger.
+Result<storage::EnvelopeOutcome> IngestWithRetry(storage::Writer& writer,
+                                                 const parser::Envelope& envelope,
+                                                 const RetryPolicy& retry = {});
+
+class IngestQueue {
+ public:
+  using Callback = std::function<void(Result<storage::EnvelopeOutcome>)>;
+
+  // Takes the read-write connection and starts the writer thread.
+  IngestQueue(std::unique_ptr<storage::Database> db, const parser::Limits& limits,
+              RetryPolicy retry = {});
+  // Stops (see Stop).
+  ~IngestQueue();
+  IngestQueue(const IngestQueue&) = delete;
+  IngestQueue& operator=(const IngestQueue&) = delete;
+
+  // Queues an envelope; `done` is called once with its outcome, or with
+  // kInternal ("shutting down") when submitted after Stop.
+  void Submit(parser::Envelope envelope, Callback done);
+
+  // Refuses new envelopes, stores everything already queued, joins the
+  // writer thread and closes the connection. Idempotent.
+  void Stop();
+
+ private:
+  struct Item {
+    parser::Envelope envelope;
+    Callback done;
+  };
+
+  void Run();
+
+  std::unique_ptr<storage::Database> db_;
+  std::unique_ptr<storage::Writer> writer_;
+  RetryPolicy retry_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Item> items_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace dmarcd::server

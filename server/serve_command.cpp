@@ -1,0 +1,129 @@
+#include "server/serve_command.hpp"
+
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include "server/api.hpp"
+#include "server/http_server.hpp"
+#include "server/ingest_queue.hpp"
+#include "server/logging.hpp"
+#include "server/reader_pool.hpp"
+#include "storage/tokens.hpp"
+
+namespace dmarcd::server {
+namespace {
+
+Result<void> WritePortFile(const std::string& path, uint16_t port) {
+  const std::string partial = path + ".partial";
+  {
+    std::ofstream file(partial, std::ios::trunc);
+    file << port << "\n";
+    if (!file) return MakeError(ErrorCode::kIo, "cannot write " + partial);
+  }
+  std::error_code ec;
+  std::filesystem::rename(partial, path, ec);
+  if (ec) return MakeError(ErrorCode::kIo, "cannot rename " + partial + ": " + ec.message());
+  return {};
+}
+
+int ExitFor(const Error& error) { return error.code == ErrorCode::kConfig ? 2 : 3; }
+
+}  // namespace
+
+int RunServe(const Config& config, const ServeOptions& options) {
+  auto log = Log("server");
+
+  // Signals are taken by sigwait on this thread: block them before any
+  // other thread starts, so that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto listen = SplitListen(config.http.listen);
+  if (!listen) {
+    log->critical("error=\"{}\"", listen.error().ToString());
+    return 2;
+  }
+
+  storage::OpenOptions write_options;
+  write_options.busy_timeout_ms = config.database.busy_timeout;
+  auto writer_db = storage::Database::Open(config.database.path, write_options);
+  if (!writer_db) {
+    log->critical("database={} error=\"{}\"", config.database.path, writer_db.error().ToString());
+    return ExitFor(writer_db.error());
+  }
+  auto schema = (*writer_db)->SchemaVersion();
+  log->info("database={} schema={}", config.database.path, schema ? *schema : -1);
+
+  // Token checks write last-use times, so they get their own read-write
+  // connection rather than one of the read-only ones.
+  write_options.migrate = false;
+  auto token_db = storage::Database::Open(config.database.path, write_options);
+  if (!token_db) {
+    log->critical("database={} error=\"{}\"", config.database.path, token_db.error().ToString());
+    return ExitFor(token_db.error());
+  }
+  std::mutex token_mutex;
+  TokenCheck tokens = [&](std::string_view secret) {
+    std::lock_guard lock(token_mutex);
+    return storage::VerifyToken(**token_db, secret);
+  };
+
+  auto readers = ReaderPool::Open(config.database.path, std::max(2, config.http.threads),
+                                  config.database.busy_timeout);
+  if (!readers) {
+    log->critical("database={} error=\"{}\"", config.database.path, readers.error().ToString());
+    return ExitFor(readers.error());
+  }
+
+  IngestQueue queue(std::move(*writer_db), config.limits);
+  Api api(**readers, &queue, tokens, ApiOptions{config.http.max_upload_bytes});
+
+  HttpServerOptions http_options;
+  http_options.address = listen->first;
+  http_options.port = listen->second;
+  http_options.max_body_bytes = config.http.max_upload_bytes;
+  http_options.threads = config.http.threads;
+  HttpServer server(
+      http_options,
+      [&api](const HttpRequest& request, std::function<void(HttpResponse)> respond) {
+        api.Handle(request, std::move(respond));
+      },
+      &Api::ErrorResponse);
+
+  auto port = server.Start();
+  if (!port) {
+    log->critical("error=\"{}\"", port.error().ToString());
+    queue.Stop();
+    return ExitFor(port.error());
+  }
+  log->info("listening address={} port={}", listen->first, *port);
+  if (options.port_file) {
+    if (auto written = WritePortFile(*options.port_file, *port); !written) {
+      log->critical("error=\"{}\"", written.error().ToString());
+      server.Stop();
+      queue.Stop();
+      return 3;
+    }
+  }
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  log->info("stopping signal={}", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+
+  // Order matters: no new requests, then store everything already queued
+  // (its responses are dropped with the connections), then close.
+  server.Stop();
+  queue.Stop();
+  log->info("stopped");
+  return 0;
+}
+
+}  // namespace dmarcd::server
