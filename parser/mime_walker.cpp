@@ -1,0 +1,157 @@
+#include "parser/mime_walker.hpp"
+
+#include <gmime/gmime.h>
+
+#include <memory>
+#include <mutex>
+
+namespace dmarcd::parser {
+
+namespace {
+
+// How much of a text part to search for signs of a report.
+constexpr size_t kTextProbeBytes = 4096;
+
+void EnsureGmime() {
+  static std::once_flag init;
+  std::call_once(init, [] { g_mime_init(); });
+}
+
+template <typename T>
+struct Unref {
+  void operator()(T* object) const { g_object_unref(object); }
+};
+
+template <typename T>
+using GPtr = std::unique_ptr<T, Unref<T>>;
+
+bool IsXmlSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// The payload kinds dmarcd reads, by their first bytes (see DocumentStream).
+bool LooksLikePayload(std::string_view bytes, bool* is_xml) {
+  *is_xml = false;
+  if (bytes.starts_with("\x1f\x8b")) return true;
+  if (bytes.starts_with(std::string_view("PK\x03\x04", 4)) ||
+      bytes.starts_with(std::string_view("PK\x05\x06", 4))) {
+    return true;
+  }
+  if (bytes.starts_with("\xEF\xBB\xBF")) bytes.remove_prefix(3);
+  while (!bytes.empty() && IsXmlSpace(bytes.front())) bytes.remove_prefix(1);
+  *is_xml = !bytes.empty() && bytes.front() == '<';
+  return *is_xml;
+}
+
+class Walker {
+ public:
+  explicit Walker(const Limits& limits) : limits_(limits) {}
+
+  Result<void> Visit(GMimeObject* object, int depth) {
+    if (++parts_ > limits_.max_mime_parts) {
+      return MakeError(
+          ErrorCode::kTooManyEntries,
+          "email has more than " + std::to_string(limits_.max_mime_parts) + " MIME parts");
+    }
+
+    if (GMIME_IS_MULTIPART(object)) {
+      auto* multipart = GMIME_MULTIPART(object);
+      int count = g_mime_multipart_get_count(multipart);
+      for (int i = 0; i < count; ++i) {
+        auto visited = Visit(g_mime_multipart_get_part(multipart, i), depth);
+        if (!visited) return visited;
+      }
+      return {};
+    }
+    if (GMIME_IS_MESSAGE_PART(object)) return VisitMessage(GMIME_MESSAGE_PART(object), depth);
+    if (GMIME_IS_PART(object)) VisitPart(GMIME_PART(object), depth);
+    return {};
+  }
+
+  MimeContents& Contents() { return contents_; }
+
+ private:
+  Result<void> VisitMessage(GMimeMessagePart* part, int depth) {
+    GMimeMessage* message = g_mime_message_part_get_message(part);
+    if (message == nullptr) return {};
+    if (depth + 1 > limits_.max_nesting_depth) {
+      contents_.skipped.emplace_back(ErrorCode::kTooDeep,
+                                     "attached email nested deeper than " +
+                                         std::to_string(limits_.max_nesting_depth) + " levels");
+      return {};
+    }
+    GMimeObject* body = g_mime_message_get_mime_part(message);
+    if (body == nullptr) return {};
+    return Visit(body, depth + 1);
+  }
+
+  void VisitPart(GMimePart* part, int depth) {
+    GMimeDataWrapper* content = g_mime_part_get_content(part);
+    if (content == nullptr) return;
+
+    // GMime decodes by the part's Content-Transfer-Encoding even where the
+    // Content-Type header is missing or misspelled (RFC 2045 section 6).
+    GPtr<GMimeStream> stream(g_mime_stream_mem_new());
+    if (g_mime_data_wrapper_write_to_stream(content, stream.get()) < 0) return;
+    GByteArray* array = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(stream.get()));
+    std::string bytes(reinterpret_cast<const char*>(array->data), array->len);
+
+    bool is_xml = false;
+    if (!LooksLikePayload(bytes, &is_xml)) return;
+    const char* filename = g_mime_part_get_filename(part);
+    if (is_xml && filename == nullptr && !LooksLikeReportText(GMIME_OBJECT(part), bytes)) return;
+
+    std::string name = filename != nullptr ? filename : "part " + std::to_string(parts_);
+    contents_.payloads.push_back(MimePayload{std::move(name), std::move(bytes), depth});
+  }
+
+  // An HTML or plain-text body starts with '<' too; without a file name it
+  // is a report only when it says so.
+  static bool LooksLikeReportText(GMimeObject* object, std::string_view bytes) {
+    GMimeContentType* type = g_mime_object_get_content_type(object);
+    bool text = type == nullptr || g_mime_content_type_is_type(type, "text", "plain") ||
+                g_mime_content_type_is_type(type, "text", "html");
+    if (!text) return true;
+    std::string_view probe = bytes.substr(0, kTextProbeBytes);
+    return probe.find("<feedback") != std::string_view::npos ||
+           (probe.find("<?xml") != std::string_view::npos &&
+            probe.find("<html") == std::string_view::npos &&
+            probe.find("<HTML") == std::string_view::npos);
+  }
+
+  const Limits& limits_;
+  int parts_ = 0;
+  MimeContents contents_;
+};
+
+// RFC 6591 section 3 / RFC 9991: a failure report is a multipart/report
+// whose report-type is feedback-report (the ARF of RFC 5965).
+bool IsFailureReport(GMimeObject* body) {
+  GMimeContentType* type = g_mime_object_get_content_type(body);
+  if (type == nullptr || !g_mime_content_type_is_type(type, "multipart", "report")) return false;
+  const char* report_type = g_mime_content_type_get_parameter(type, "report-type");
+  return report_type != nullptr && g_ascii_strcasecmp(report_type, "feedback-report") == 0;
+}
+
+}  // namespace
+
+Result<MimeContents> MimeWalker::Walk(std::string_view email, const Limits& limits) {
+  EnsureGmime();
+
+  GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(email.data(), email.size()));
+  GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+  GPtr<GMimeMessage> message(g_mime_parser_construct_message(parser.get(), nullptr));
+  if (!message) return MakeError(ErrorCode::kBadMime, "email cannot be parsed as MIME");
+
+  GMimeObject* body = g_mime_message_get_mime_part(message.get());
+  if (body == nullptr) return MakeError(ErrorCode::kBadMime, "email has no body");
+
+  Walker walker(limits);
+  if (IsFailureReport(body)) {
+    walker.Contents().failure_report = true;
+    return std::move(walker.Contents());
+  }
+  auto visited = walker.Visit(body, 0);
+  if (!visited) return tl::unexpected(visited.error());
+  return std::move(walker.Contents());
+}
+
+}  // namespace dmarcd::parser

@@ -1,0 +1,104 @@
+#include "parser/pipeline.hpp"
+
+#include "parser/mime_walker.hpp"
+#include "parser/payload_walker.hpp"
+
+namespace dmarcd::parser {
+
+namespace {
+
+bool IsXmlSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// RFC 5322 section 2.2: a header field name is printable ASCII except ':'
+// and is followed by ':'. An mbox "From " line may precede the headers.
+bool LooksLikeEmail(std::string_view bytes) {
+  if (bytes.starts_with("From ")) return true;
+  size_t i = 0;
+  while (i < bytes.size() && bytes[i] > 32 && bytes[i] < 127 && bytes[i] != ':') ++i;
+  return i > 0 && i < bytes.size() && bytes[i] == ':';
+}
+
+void WalkEmail(const Envelope& envelope, const Limits& limits, EnvelopeHandler& handler,
+               PayloadWalker& walker) {
+  auto contents = MimeWalker::Walk(envelope.bytes, limits);
+  if (!contents) {
+    handler.OnRejected(envelope.origin, envelope.bytes, contents.error());
+    return;
+  }
+
+  // TODO(#4): parse failure reports (RFC 6591, RFC 9991) instead of
+  // rejecting them; until then they are kept whole in the rejected table.
+  if (contents->failure_report) {
+    handler.OnRejected(
+        envelope.origin, envelope.bytes,
+        Error(ErrorCode::kUnsupported, "failure (forensic) reports are not supported yet"));
+    return;
+  }
+
+  for (const Error& skipped : contents->skipped) {
+    handler.OnRejected(envelope.origin, envelope.bytes, skipped);
+  }
+  if (contents->payloads.empty()) {
+    if (contents->skipped.empty()) {
+      handler.OnRejected(envelope.origin, envelope.bytes,
+                         Error(ErrorCode::kNoReport, "no report attachment found"));
+    }
+    return;
+  }
+
+  for (const MimePayload& payload : contents->payloads) {
+    if (walker.Fatal()) return;
+    walker.WalkPayload(payload.name, payload.bytes, payload.depth);
+  }
+}
+
+}  // namespace
+
+PayloadKind SniffPayload(std::string_view bytes) {
+  if (bytes.starts_with("\x1f\x8b")) return PayloadKind::kGzip;
+  if (bytes.starts_with(std::string_view("PK\x03\x04", 4)) ||
+      bytes.starts_with(std::string_view("PK\x05\x06", 4))) {
+    return PayloadKind::kZip;
+  }
+
+  std::string_view rest = bytes;
+  if (rest.starts_with("\xEF\xBB\xBF")) rest.remove_prefix(3);
+  while (!rest.empty() && IsXmlSpace(rest.front())) rest.remove_prefix(1);
+  if (!rest.empty() && rest.front() == '<') return PayloadKind::kXml;
+
+  if (LooksLikeEmail(bytes)) return PayloadKind::kEmail;
+  return PayloadKind::kUnknown;
+}
+
+Result<void> ParseEnvelope(const Envelope& envelope, const Limits& limits,
+                           EnvelopeHandler& handler) {
+  if (envelope.bytes.size() > limits.max_envelope_bytes) {
+    handler.OnRejected(
+        envelope.origin, envelope.bytes,
+        Error(ErrorCode::kTooLarge, "envelope of " + std::to_string(envelope.bytes.size()) +
+                                        " bytes is larger than " +
+                                        std::to_string(limits.max_envelope_bytes)));
+    return {};
+  }
+
+  PayloadWalker walker(handler, limits);
+  switch (SniffPayload(envelope.bytes)) {
+    case PayloadKind::kGzip:
+    case PayloadKind::kZip:
+    case PayloadKind::kXml:
+      walker.WalkPayload(envelope.origin, envelope.bytes, 0);
+      break;
+    case PayloadKind::kEmail:
+      WalkEmail(envelope, limits, handler, walker);
+      break;
+    case PayloadKind::kUnknown:
+      handler.OnRejected(envelope.origin, envelope.bytes,
+                         Error(ErrorCode::kNotXml, "not XML, gzip, zip or an email"));
+      break;
+  }
+
+  if (walker.Fatal()) return tl::unexpected(*walker.Fatal());
+  return {};
+}
+
+}  // namespace dmarcd::parser
