@@ -6,7 +6,8 @@
 //   GET  /healthz                     200 or 503 with the failing check named
 //   GET  /api/v1/domains              list of policy domains
 //   GET  /api/v1/reports              ?domain=&from=&to=&limit=&offset=
-//   GET  /api/v1/reports/{id}         one report with records, 404 if absent
+//   GET  /api/v1/reports/{id}         one report with records, 404 if absent; here
+//                                     "records" is the array of records, not a count
 //   GET  /api/v1/summary              ?domain=&from=&to=
 //   GET  /api/v1/timeseries           ?domain=&from=&to=, one item per UTC day
 //   GET  /api/v1/rejected             ?limit=&offset=
