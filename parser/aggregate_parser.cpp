@@ -18,6 +18,10 @@ namespace {
 // How far to look for the end of the XML declaration before giving up on it.
 constexpr size_t kMaxHeadBytes = 1024;
 constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
+// Some reporters (seen from a corporate MTA) wrap the whole <feedback> in an
+// <xs:schema> element of this namespace; it is looked through. A stray
+// xs:schema start tag inside <feedback> is not: that document is malformed.
+constexpr std::string_view kXmlSchemaNs = "http://www.w3.org/2001/XMLSchema";
 
 std::string_view View(const xmlChar* text) {
   return text == nullptr ? std::string_view() : reinterpret_cast<const char*>(text);
@@ -72,7 +76,7 @@ class AggregateParser::Impl {
 
   Result<void> Feed(std::string_view chunk) {
     if (error_) return tl::unexpected(*error_);
-    if (finished_ || assembler_.Stopped()) return {};
+    if (finished_ || complete_ || assembler_.Stopped()) return {};
 
     if (!decided_) {
       head_.append(chunk);
@@ -95,7 +99,7 @@ class AggregateParser::Impl {
       head_.clear();
       if (!Push(head, false)) return Status();
     }
-    if (!Push({}, true)) return Status();
+    if (!complete_ && !Push({}, true)) return Status();
     if (assembler_.Stopped()) return {};
 
     if (!root_seen_) {
@@ -148,7 +152,11 @@ class AggregateParser::Impl {
       return false;
     }
 
-    if (head_.starts_with("<?xml")) {
+    constexpr std::string_view kDeclaration = "<?xml";
+    if (head_.size() < kDeclaration.size() && kDeclaration.starts_with(head_) && !at_end) {
+      return false;
+    }
+    if (head_.starts_with(kDeclaration)) {
       auto close = head_.find("?>");
       if (close == std::string::npos && head_.size() < kMaxHeadBytes && !at_end) return false;
       // XML 1.0 section 4.3.3: no declared encoding means UTF-8. Any other
@@ -181,7 +189,9 @@ class AggregateParser::Impl {
 
     int rc = xmlParseChunk(ctxt_, data.data(), static_cast<int>(data.size()), terminate ? 1 : 0);
     if (error_) return tl::unexpected(*error_);
-    if (rc != 0 && !assembler_.Stopped()) return Fail(XmlErrorCode(), XmlErrorMessage());
+    if (rc != 0 && !assembler_.Stopped() && !complete_) {
+      return Fail(XmlErrorCode(), XmlErrorMessage());
+    }
     if (assembler_.Stopped()) xmlStopParser(ctxt_);
     return {};
   }
@@ -226,6 +236,11 @@ class AggregateParser::Impl {
     ++self.depth_;
     self.text_.clear();
 
+    if (self.after_root_) return;
+    if (!self.root_seen_ && self.depth_ == 1 && name == "schema" && View(uri) == kXmlSchemaNs) {
+      self.wrapped_ = true;
+      return;
+    }
     if (!self.root_seen_) {
       self.root_seen_ = true;
       if (name != "feedback") {
@@ -245,6 +260,18 @@ class AggregateParser::Impl {
                          const xmlChar* /*uri*/) {
     Impl& self = Self(ctx);
     if (self.error_ || self.assembler_.Stopped()) return;
+    if (self.after_root_ || (self.wrapped_ && !self.root_seen_)) {
+      --self.depth_;
+      return;
+    }
+    if (self.path_.empty()) self.after_root_ = true;
+    // The narrow recovery for the <xs:schema> wrapper, which its writers
+    // never close: the report is complete at </feedback>, and what follows
+    // (the missing end tag) is not read.
+    if (self.after_root_ && self.wrapped_) {
+      self.complete_ = true;
+      xmlStopParser(self.ctxt_);
+    }
 
     if (self.sanitizer_.Replacements() > 0 &&
         self.text_.find("\xEF\xBF\xBD") != std::string::npos) {
@@ -266,13 +293,20 @@ class AggregateParser::Impl {
     Impl& self = Self(ctx);
     if (self.error_ || self.assembler_.Stopped()) return;
 
-    if (self.text_.size() + static_cast<size_t>(length) > self.limits_.max_text_bytes) {
+    // Leading white space is trimmed from every value anyway; not keeping it
+    // means white space between elements never counts against the cap.
+    std::string_view chunk(reinterpret_cast<const char*>(text), static_cast<size_t>(length));
+    if (self.text_.empty()) {
+      while (!chunk.empty() && IsXmlSpace(chunk.front())) chunk.remove_prefix(1);
+      if (chunk.empty()) return;
+    }
+    if (self.text_.size() + chunk.size() > self.limits_.max_text_bytes) {
       std::string element = self.path_.empty() ? "feedback" : self.path_.back();
       self.Fail(ErrorCode::kTooLarge, "text of <" + element + "> longer than " +
                                           std::to_string(self.limits_.max_text_bytes) + " bytes");
       return;
     }
-    self.text_.append(reinterpret_cast<const char*>(text), static_cast<size_t>(length));
+    self.text_.append(chunk);
   }
 
   static void Subset(void* ctx, const xmlChar* name, const xmlChar* /*external_id*/,
@@ -312,6 +346,9 @@ class AggregateParser::Impl {
   std::string text_;
   int depth_ = 0;
   bool root_seen_ = false;
+  bool wrapped_ = false;     // <feedback> sits inside an <xs:schema> element
+  bool after_root_ = false;  // </feedback> was read
+  bool complete_ = false;    // read up to </feedback> inside a wrapper
 };
 
 AggregateParser::AggregateParser(AggregateSink& sink, const Limits& limits)

@@ -2,6 +2,7 @@
 
 #include <gmime/gmime.h>
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 
@@ -39,6 +40,39 @@ bool LooksLikePayload(std::string_view bytes, bool* is_xml) {
   while (!bytes.empty() && IsXmlSpace(bytes.front())) bytes.remove_prefix(1);
   *is_xml = !bytes.empty() && bytes.front() == '<';
   return *is_xml;
+}
+
+std::string StreamBytes(GMimeStream* stream) {
+  GByteArray* array = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(stream));
+  return std::string(reinterpret_cast<const char*>(array->data), array->len);
+}
+
+bool IsBase64Letter(char c) { return g_ascii_isalnum(c) || c == '+' || c == '/'; }
+
+// GMime's base64 decoder drops a final group of two or three letters that
+// lacks its '=' padding, which cuts the last bytes (the gzip trailer) off a
+// report. RFC 2045 section 6.8 asks decoders to be lenient, so the missing
+// padding is restored before GMime decodes.
+std::string DecodeBase64(GMimeDataWrapper* content) {
+  GMimeStream* raw = g_mime_data_wrapper_get_stream(content);
+  GPtr<GMimeStream> copy(g_mime_stream_mem_new());
+  g_mime_stream_reset(raw);
+  g_mime_stream_write_to_stream(raw, copy.get());
+  g_mime_stream_reset(raw);
+  std::string encoded = StreamBytes(copy.get());
+
+  if (encoded.find('=') == std::string::npos) {
+    auto letters = std::count_if(encoded.begin(), encoded.end(), IsBase64Letter);
+    if (letters % 4 == 2) encoded += "==";
+    if (letters % 4 == 3) encoded += "=";
+  }
+
+  GMimeEncoding state;
+  g_mime_encoding_init_decode(&state, GMIME_CONTENT_ENCODING_BASE64);
+  std::string decoded(g_mime_encoding_outlen(&state, encoded.size()), '\0');
+  size_t length = g_mime_encoding_flush(&state, encoded.data(), encoded.size(), decoded.data());
+  decoded.resize(length);
+  return decoded;
 }
 
 class Walker {
@@ -89,10 +123,14 @@ class Walker {
 
     // GMime decodes by the part's Content-Transfer-Encoding even where the
     // Content-Type header is missing or misspelled (RFC 2045 section 6).
-    GPtr<GMimeStream> stream(g_mime_stream_mem_new());
-    if (g_mime_data_wrapper_write_to_stream(content, stream.get()) < 0) return;
-    GByteArray* array = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(stream.get()));
-    std::string bytes(reinterpret_cast<const char*>(array->data), array->len);
+    std::string bytes;
+    if (g_mime_data_wrapper_get_encoding(content) == GMIME_CONTENT_ENCODING_BASE64) {
+      bytes = DecodeBase64(content);
+    } else {
+      GPtr<GMimeStream> stream(g_mime_stream_mem_new());
+      if (g_mime_data_wrapper_write_to_stream(content, stream.get()) < 0) return;
+      bytes = StreamBytes(stream.get());
+    }
 
     bool is_xml = false;
     if (!LooksLikePayload(bytes, &is_xml)) return;
