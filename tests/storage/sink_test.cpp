@@ -241,7 +241,8 @@ TEST_F(SinkTest, SameIdForTheNextDayIsANewReport) {
 
 TEST_F(SinkTest, FailingDocumentLeavesNoPartialRows) {
   TestDocument doc = FullDocument();
-  doc.part_bytes = std::string("\x1f\x8b\x08\x00 broken gzip part\0with a nul", 34);
+  static constexpr char kBroken[] = "\x1f\x8b\x08\x00 broken gzip part\0with a nul";
+  doc.part_bytes = std::string(kBroken, sizeof(kBroken) - 1);
   doc.failure = Error(ErrorCode::kMalformedXml, "line 40: unexpected end of document");
   const EnvelopeOutcome outcome = Single(doc, "envelope with a broken report");
 
@@ -262,7 +263,7 @@ TEST_F(SinkTest, FailingDocumentLeavesNoPartialRows) {
   EXPECT_EQ(QueryText(*db_, "SELECT message FROM rejected"), "line 40: unexpected end of document");
   EXPECT_EQ(QueryText(*db_, "SELECT name FROM rejected"), doc.name);
   EXPECT_EQ(QueryText(*db_, "SELECT sha256 FROM rejected"), Sha256Hex(doc.part_bytes));
-  EXPECT_EQ(QueryInt(*db_, "SELECT size FROM rejected"), 34);
+  EXPECT_EQ(QueryInt(*db_, "SELECT size FROM rejected"), 32);
   EXPECT_EQ(QueryInt(*db_, "SELECT raw_input_id FROM rejected"), outcome.raw_pk);
 }
 
