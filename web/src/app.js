@@ -176,7 +176,7 @@
   // ---- filters ----
 
   async function loadDomains() {
-    const body = await api('domains', {limit: '1000'});
+    const body = await api('domains');
     domains = Array.isArray(body.items) ? body.items : [];
     const select = $('domain');
     while (select.options.length > 1) select.remove(1);
