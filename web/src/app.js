@@ -489,6 +489,10 @@
 
     const records = Array.isArray(r.records) ? r.records : [];
     for (const rec of records) tbody.append(recordRow(rec));
+    // Most reporters never give override reasons (RFC 7489 section 6.6.2 lets
+    // a receiver deviate); drop the column rather than show a row of dashes.
+    const any_reasons = records.some((rec) => Array.isArray(rec.reasons) && rec.reasons.length);
+    $('records').classList.toggle('no-reasons', !any_reasons);
     $('detail-records-count').textContent = `(${kNumber.format(records.length)})`;
   }
 
