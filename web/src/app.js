@@ -359,12 +359,13 @@
     const tbody = $('rejected').querySelector('tbody');
     clear(tbody);
     for (const r of items) {
+      const origin = r.origin && r.origin !== r.name ? el('div', {class: 'muted small'}, r.origin) : null;
       tbody.append(el('tr', {},
           el('td', {class: 'nowrap'}, shortTime(r.received_at)),
-          el('td', {class: 'mono small'}, r.origin),
-          el('td', {class: 'mono small'}, r.name),
-          el('td', {}, el('span', {class: 'badge bad'}, r.code), r.recovered ? ' (recovered)' : ''),
-          el('td', {class: 'small'}, r.message),
+          el('td', {class: 'mono small'}, el('div', {class: 'rejected-name'}, r.name), origin),
+          el('td', {},
+              el('span', {class: 'badge bad'}, r.code), r.recovered ? ' (recovered)' : '',
+              el('div', {class: 'small'}, r.message)),
           el('td', {class: 'num'}, kNumber.format(r.size))));
     }
     $('rejected-count').textContent = `(${kNumber.format(Number(page.total) || 0)})`;
