@@ -420,6 +420,18 @@ async function finish() {
   process.exit(failed > 0 || passed === 0 ? 1 : 0);
 }
 
+// A killed test (ctest's timeout, Ctrl-C) still stops the server it started.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    console.log(`not ok - interrupted by ${signal}`);
+    failed += 1;
+    finish();
+  });
+}
+process.on('exit', () => {
+  if (server && server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+});
+
 main().catch((err) => {
   failed += 1;
   console.log(`not ok - unexpected error\n  ${err && err.stack || err}`);
