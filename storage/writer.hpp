@@ -45,7 +45,8 @@ struct PartOutcome {
   uint64_t records = 0;
   uint64_t messages = 0;
   std::vector<std::string> warnings;
-  // kRejected: why, and the rejected row (0 when it was already there).
+  // kRejected: why, and the rejected row (the existing one when the same bytes
+  // were already there; the row parsed again, during Reparse).
   std::optional<Error> error;
   int64_t rejected_pk = 0;
 };
