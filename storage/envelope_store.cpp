@@ -11,6 +11,9 @@
 namespace dmarcd::storage {
 namespace {
 
+constexpr int64_t kLatestTime = 253402300799;  // 9999-12-31T23:59:59Z
+constexpr uint64_t kMaxRangeDays = 366;
+
 std::string AsciiLower(std::string_view text) {
   std::string out(text);
   for (char& c : out) {
@@ -47,6 +50,26 @@ Result<std::string> GzipFast(std::string_view bytes) {
   }
   out.resize(written);
   return out;
+}
+
+// The parser accepts any ordered pair of 64-bit times (a range of weeks is
+// real); the day split needs one row per day, so a range no reporter sends
+// is refused here rather than written as millions of rows.
+Result<void> CheckDateRange(int64_t begin, int64_t end) {
+  if (begin < 0 || end > kLatestTime) {
+    return MakeError(ErrorCode::kBadDateRange, "date range " + std::to_string(begin) + " to " +
+                                                   std::to_string(end) +
+                                                   " lies outside the years 1970 to 9999");
+  }
+  // end >= begin (the parser checked), so the difference fits in 64 bits.
+  const uint64_t span = static_cast<uint64_t>(end) - static_cast<uint64_t>(begin);
+  if (span > kMaxRangeDays * kSecondsPerDay) {
+    return MakeError(ErrorCode::kBadDateRange,
+                     "date range of " + std::to_string(span / kSecondsPerDay) +
+                         " days is longer than the " + std::to_string(kMaxRangeDays) +
+                         " days dmarcd accepts");
+  }
+  return {};
 }
 
 bool ArrivedCompressed(std::string_view bytes) {
@@ -204,6 +227,9 @@ Result<parser::SinkAction> EnvelopeStore::OnHeader(const parser::AggregateHeader
   if (doc_.failure) {
     return tl::unexpected(*doc_.failure);
   }
+  if (auto plausible = CheckDateRange(header.begin, header.end); !plausible) {
+    return tl::unexpected(plausible.error());
+  }
   const std::string reporter_key = header.ReporterKey();
   const std::string domain = AsciiLower(header.policy.domain);
   PartOutcome& part = doc_.part;
@@ -346,7 +372,14 @@ Result<void> EnvelopeStore::OnEnd(const std::vector<std::string>& warnings) {
   part.warnings = warnings;
 
   for (const DayFigures& day : SplitOverDays(part.begin, part.end, doc_.totals)) {
+    // A day whose shares are all zero holds no data: Timeseries lists only
+    // days that have some.
     const Figures& f = day.figures;
+    if (f.messages == 0 && f.dmarc_pass == 0 && f.dkim_aligned_pass == 0 &&
+        f.spf_aligned_pass == 0 && f.disposition_none == 0 && f.disposition_quarantine == 0 &&
+        f.disposition_reject == 0) {
+      continue;
+    }
     insert_day_.Bind(1, part.report_pk)
         .Bind(2, day.day)
         .Bind(3, std::string_view(part.domain))

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <cstdint>
 #include <string>
+#include <utility>
 
 #include "sink_fixture.hpp"
 #include "storage/tokens.hpp"
@@ -368,6 +370,51 @@ TEST_F(SinkTest, ThirtySixHourReportSplitsExactlyOverTwoDays) {
   EXPECT_EQ((*series)[1].figures.disposition_quarantine, 1u);
   EXPECT_EQ((*series)[0].figures.disposition_reject + (*series)[1].figures.disposition_reject, 1u);
   EXPECT_EQ((*series)[0].figures.disposition_none + (*series)[1].figures.disposition_none, 1000u);
+}
+
+TEST_F(SinkTest, DaysWithoutAnyShareAreNotListed) {
+  TestDocument doc;
+  doc.header = SimpleHeader("one", "example.com", kMarch1 + 12 * kHour, kMarch1 + 2 * kDay);
+  doc.records = {SimpleRecord("192.0.2.1", 1, true, true)};
+  ASSERT_EQ(Single(doc, "one message").parts.at(0).status, PartStatus::kStored);
+  auto series = reader_->Timeseries({});
+  ASSERT_TRUE(series);
+  ASSERT_EQ(series->size(), 1u);
+  EXPECT_EQ((*series)[0].day, kMarch1 + kDay);
+  EXPECT_EQ((*series)[0].figures.messages, 1u);
+}
+
+TEST_F(SinkTest, Issue6ImplausibleDateRangesAreRejectedWithoutRows) {
+  const std::pair<int64_t, int64_t> ranges[] = {
+      {0, INT64_MAX},                       // would be 10^14 day rows
+      {kMarch1, kMarch1 + 400 * kDay},      // longer than a year
+      {-kDay, kMarch1},                     // before 1970
+      {INT64_MAX - kHour, INT64_MAX - 1}};  // after 9999
+  int index = 0;
+  for (const auto& [begin, end] : ranges) {
+    SCOPED_TRACE(index);
+    TestDocument doc;
+    doc.part_bytes = "range " + std::to_string(index++);
+    doc.header = SimpleHeader("range", "example.com", begin, end);
+    doc.records = {SimpleRecord("192.0.2.1", 1, true, true)};
+    const EnvelopeOutcome outcome = Single(doc, doc.part_bytes);
+    ASSERT_EQ(outcome.parts.size(), 1u);
+    EXPECT_EQ(outcome.parts[0].status, PartStatus::kRejected);
+    ASSERT_TRUE(outcome.parts[0].error.has_value());
+    EXPECT_EQ(outcome.parts[0].error->code, ErrorCode::kBadDateRange);
+  }
+  EXPECT_EQ(Count("reports"), 0);
+  EXPECT_EQ(Count("report_days"), 0);
+  EXPECT_EQ(Count("rejected"), 4);
+
+  // A range of weeks is real (some gateways send them) and kept.
+  TestDocument weeks;
+  weeks.header = SimpleHeader("weeks", "example.com", kMarch1, kMarch1 + 24 * kDay);
+  weeks.records = {SimpleRecord("192.0.2.1", 240, true, true)};
+  ASSERT_EQ(Single(weeks, "weeks").parts.at(0).status, PartStatus::kStored);
+  auto series = reader_->Timeseries({});
+  ASSERT_TRUE(series);
+  EXPECT_EQ(series->size(), 24u);
 }
 
 TEST_F(SinkTest, SummaryEqualsTheSumOfItsSeries) {
