@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "storage/day_shares.hpp"
@@ -34,19 +35,27 @@ Result<std::string> GzipFast(std::string_view bytes) {
     return MakeError(ErrorCode::kInternal, "zlib: cannot start deflate");
   }
 
-  std::string out;
-  out.resize(deflateBound(&stream, bytes.size()));
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
-  stream.avail_in = static_cast<uInt>(bytes.size());
+  // zlib counts in 32 bits, so input goes in slices; the output buffer is
+  // sized for the whole input up front (deflateBound) so it never moves.
+  constexpr size_t kSlice = size_t{1} << 30;
+  std::string out(deflateBound(&stream, bytes.size()) + 64, '\0');
   stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  stream.avail_out = static_cast<uInt>(out.size());
-  // deflateBound guarantees one call with Z_FINISH completes; avail_in is a
-  // 32-bit count, and Limits keeps an envelope far below 4 GiB.
-  const int rc = deflate(&stream, Z_FINISH);
+  size_t offset = 0;
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    const size_t slice = std::min(kSlice, bytes.size() - offset);
+    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data() + offset));
+    stream.avail_in = static_cast<uInt>(slice);
+    offset += slice;
+    const size_t room = out.size() - stream.total_out;
+    stream.avail_out = static_cast<uInt>(std::min(room, kSlice));
+    rc = deflate(&stream, offset == bytes.size() ? Z_FINISH : Z_NO_FLUSH);
+    offset -= stream.avail_in;  // whatever zlib did not take yet
+  }
   const uLong written = stream.total_out;
   deflateEnd(&stream);
   if (rc != Z_STREAM_END) {
-    return MakeError(ErrorCode::kInternal, "zlib: deflate did not finish");
+    return MakeError(ErrorCode::kInternal, "zlib: deflate failed (" + std::to_string(rc) + ")");
   }
   out.resize(written);
   return out;
