@@ -65,6 +65,7 @@ Result<ZipEntry> ZipArchive::Entry(uint64_t index) const {
   entry.encrypted =
       (stat.valid & ZIP_STAT_ENCRYPTION_METHOD) != 0 && stat.encryption_method != ZIP_EM_NONE;
   entry.compressed_size = (stat.valid & ZIP_STAT_COMP_SIZE) != 0 ? stat.comp_size : 0;
+  entry.size = (stat.valid & ZIP_STAT_SIZE) != 0 ? stat.size : 0;
   return entry;
 }
 
@@ -73,6 +74,15 @@ Result<void> ZipArchive::Read(uint64_t index, ByteSink& out) const {
   if (!entry) return tl::unexpected(entry.error());
   if (entry->encrypted) {
     return MakeError(ErrorCode::kBadArchive, "zip entry '" + entry->name + "' is encrypted");
+  }
+
+  // A member that admits to being too large is refused before any work;
+  // one that lies is caught by the same cap while it is read.
+  if (entry->size > limits_->max_inflated_bytes) {
+    return MakeError(ErrorCode::kTooLarge,
+                     "decompressed size of zip entry '" + entry->name + "' (" +
+                         std::to_string(entry->size) + " bytes declared) exceeds " +
+                         std::to_string(limits_->max_inflated_bytes) + " bytes");
   }
 
   std::unique_ptr<zip_file_t, FileCloser> file(zip_fopen_index(archive_.get(), index, 0));

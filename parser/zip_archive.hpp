@@ -27,6 +27,7 @@ struct ZipEntry {
   bool directory = false;
   bool encrypted = false;
   uint64_t compressed_size = 0;
+  uint64_t size = 0;  // as declared by the archive: not trusted, only a bound
 };
 
 class ZipArchive {
