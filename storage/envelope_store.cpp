@@ -309,6 +309,13 @@ Result<parser::SinkAction> EnvelopeStore::OnHeader(const parser::AggregateHeader
 }
 
 Result<parser::SinkAction> EnvelopeStore::OnRecord(const parser::AggregateRecord& record) {
+  // Every other figure is a part of the message total, so only it can wrap.
+  uint64_t messages = 0;
+  if (__builtin_add_overflow(doc_.totals.messages, record.count, &messages)) {
+    return MakeError(ErrorCode::kInvalidValue,
+                     "the record counts add up to more than 2^64 messages");
+  }
+
   insert_record_.Bind(1, doc_.part.report_pk)
       .Bind(2, doc_.part.records)
       .Bind(3, std::string_view(record.source_ip))
@@ -365,7 +372,7 @@ Result<parser::SinkAction> EnvelopeStore::OnRecord(const parser::AggregateRecord
   Figures& totals = doc_.totals;
   const uint64_t count = record.count;
   ++doc_.part.records;
-  totals.messages += count;
+  totals.messages = messages;
   totals.dmarc_pass += record.DmarcPass() ? count : 0;
   totals.dkim_aligned_pass += record.policy_dkim == "pass" ? count : 0;
   totals.spf_aligned_pass += record.policy_spf == "pass" ? count : 0;

@@ -417,6 +417,20 @@ TEST_F(SinkTest, Issue6ImplausibleDateRangesAreRejectedWithoutRows) {
   EXPECT_EQ(series->size(), 24u);
 }
 
+TEST_F(SinkTest, Issue6CountsThatWouldWrapAreRejected) {
+  TestDocument doc;
+  doc.header = SimpleHeader("huge", "example.com", kMarch1, kMarch1 + kDay);
+  doc.records = {SimpleRecord("192.0.2.1", uint64_t{1} << 63, true, true),
+                 SimpleRecord("192.0.2.2", uint64_t{1} << 63, true, true)};
+  const EnvelopeOutcome outcome = Single(doc, "huge counts");
+  ASSERT_EQ(outcome.parts.size(), 1u);
+  EXPECT_EQ(outcome.parts[0].status, PartStatus::kRejected);
+  ASSERT_TRUE(outcome.parts[0].error.has_value());
+  EXPECT_EQ(outcome.parts[0].error->code, ErrorCode::kInvalidValue);
+  EXPECT_EQ(Count("reports"), 0);
+  EXPECT_EQ(Count("records"), 0);
+}
+
 TEST_F(SinkTest, SummaryEqualsTheSumOfItsSeries) {
   struct Spec {
     const char* id;
