@@ -157,6 +157,20 @@ TEST(UnpackTest, ReadsEachZipMemberAsItsOwnDocument) {
   EXPECT_EQ(accepted[1]->records.size(), 3U);
 }
 
+TEST(UnpackTest, ZipMemberNamesAreOnlyText) {
+  std::vector<ZipMember> members = {{"../../../evil.xml", ReportXml("a", 1)},
+                                    {"/abs/evil.xml", ReportXml("b", 1)},
+                                    {"C:/evil.xml", ReportXml("c", 1)},
+                                    {"..\\..\\evil.xml", ReportXml("d", 1)}};
+  CollectingHandler handler;
+  ASSERT_TRUE(ParseBytes(Zip(members), handler, Limits(), "slip.zip"));
+  auto accepted = handler.Accepted();
+  ASSERT_EQ(accepted.size(), 4U);
+  EXPECT_EQ(accepted[0]->name, "slip.zip/../../../evil.xml");
+  EXPECT_EQ(accepted[1]->name, "slip.zip//abs/evil.xml");
+  EXPECT_EQ(accepted[3]->header.report_id, "d");
+}
+
 TEST(UnpackTest, BadZipMemberDoesNotSpoilItsSibling) {
   CollectingHandler handler;
   ASSERT_TRUE(ParseBytes(Zip({{"bad.xml", "unused"}, {"good.xml", ReportXml()}}), handler));
