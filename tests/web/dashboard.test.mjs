@@ -116,7 +116,7 @@ async function getJson(base, url) {
   return body;
 }
 
-// ---- page helpers ----
+// ---- reading the page ----
 
 // Waits until the dashboard has finished rendering the view for `hash`.
 async function settled(page, hash) {

@@ -3,7 +3,7 @@
 //
 // Every string that comes from a report is untrusted: reporters choose their
 // org_name, report ids, selectors and comments. Text only ever reaches the page
-// through textContent / createTextNode (the el() helper below); nothing built
+// through textContent / createTextNode (the el() function below); nothing built
 // from data is ever assigned to innerHTML.
 //
 // The view lives in the URL fragment so it can be bookmarked and reloaded:
@@ -24,7 +24,7 @@
   let chart = null;
   let domains_loaded = null;
 
-  // ---- small DOM helpers: text only ----
+  // ---- building the DOM: text only ----
 
   function el(tag, props, ...children) {
     const node = document.createElement(tag);
