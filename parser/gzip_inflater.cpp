@@ -69,8 +69,10 @@ Result<void> GzipInflater::Write(std::string_view compressed) {
 }
 
 Result<void> GzipInflater::Inflate(std::string_view input) {
-  total_in_ += input.size();
-  while (!input.empty() && !trailing_) {
+  // A full output slice means zlib may hold more output for the input it
+  // already took (the rest of a long match), so go on even without input.
+  bool output_full = false;
+  while ((!input.empty() || output_full) && !trailing_) {
     auto slice = std::min<size_t>(input.size(), UINT_MAX);
     stream_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
     stream_.avail_in = static_cast<uInt>(slice);
@@ -80,7 +82,9 @@ Result<void> GzipInflater::Inflate(std::string_view input) {
     int rc = inflate(&stream_, Z_NO_FLUSH);
     size_t consumed = slice - stream_.avail_in;
     size_t produced = output_.size() - stream_.avail_out;
+    output_full = stream_.avail_out == 0;
     input.remove_prefix(consumed);
+    total_in_ += consumed;
 
     if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
       std::string why = stream_.msg != nullptr ? stream_.msg : "corrupt data";
@@ -100,7 +104,6 @@ Result<void> GzipInflater::Inflate(std::string_view input) {
 
     if (rc == Z_STREAM_END) {
       in_member_ = false;
-      total_in_ -= input.size();
       return Write(input);
     }
     if (rc == Z_BUF_ERROR && consumed == 0 && produced == 0) break;

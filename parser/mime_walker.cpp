@@ -174,6 +174,9 @@ bool IsFailureReport(GMimeObject* body) {
 Result<MimeContents> MimeWalker::Walk(std::string_view email, const Limits& limits) {
   EnsureGmime();
 
+  // TODO(#6): GMime builds the whole MIME tree before max_mime_parts is
+  // applied, recursing once per nested multipart; a hostile email nested a
+  // few thousand levels deep costs that much stack and memory in GMime.
   GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(email.data(), email.size()));
   GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
   GPtr<GMimeMessage> message(g_mime_parser_construct_message(parser.get(), nullptr));

@@ -120,6 +120,18 @@ TEST(UnpackTest, ReadsMultiMemberGzipAsOneStream) {
   EXPECT_EQ(handler.Accepted()[0]->inflated_bytes, xml.size());
 }
 
+TEST(UnpackTest, InflatesLongRunsCompletely) {
+  // 300 kB of one byte compress to a few hundred bytes: many output slices
+  // come from a single input slice, and none may be lost.
+  std::string xml = ReportXml();
+  xml.insert(xml.rfind("</feedback>"), std::string(300000, ' '));
+  CollectingHandler handler;
+  ASSERT_TRUE(ParseBytes(Gzip(xml), handler));
+  EXPECT_TRUE(handler.Errors().empty()) << handler.Errors().front().ToString();
+  ASSERT_EQ(handler.Accepted().size(), 1U);
+  EXPECT_EQ(handler.Accepted()[0]->inflated_bytes, xml.size());
+}
+
 TEST(UnpackTest, IgnoresTrailingGarbageAfterGzip) {
   CollectingHandler handler;
   ASSERT_TRUE(ParseBytes(Gzip(ReportXml()) + std::string("\0\0garbage\x1f", 10), handler));
