@@ -25,9 +25,9 @@ struct Where {
   std::string sql;
   std::vector<std::variant<int64_t, std::string>> params;
 
-  void Add(std::string condition) {
+  void Add(std::string_view condition) {
     sql += sql.empty() ? "WHERE " : " AND ";
-    sql += std::move(condition);
+    sql += condition;
   }
   void BindTo(Statement& statement, int first) const {
     for (size_t i = 0; i < params.size(); ++i) {

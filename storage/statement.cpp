@@ -71,7 +71,7 @@ Statement& Statement::Bind(int index, const std::optional<int64_t>& value) {
 
 Statement& Statement::BindBlob(int index, std::string_view bytes) {
   // A zero-length blob bound with a null pointer would be stored as NULL.
-  static const char kEmpty = 0;
+  static constexpr char kEmpty = 0;
   sqlite3_bind_blob64(stmt_, index, bytes.empty() ? &kEmpty : bytes.data(), bytes.size(),
                       SQLITE_TRANSIENT);
   return *this;

@@ -85,7 +85,7 @@ std::string Sha256Hex(std::string_view bytes) {
 
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
-  hex.reserve(2 * size);
+  hex.reserve(size_t{2} * size);
   for (unsigned int i = 0; i < size; ++i) {
     hex += kHex[digest[i] >> 4];
     hex += kHex[digest[i] & 0x0f];

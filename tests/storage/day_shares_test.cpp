@@ -9,6 +9,7 @@ namespace {
 
 constexpr int64_t kMarch1 = 1709251200;  // 2024-03-01T00:00:00Z
 constexpr int64_t kHour = 3600;
+constexpr int64_t kDay = 86400;
 
 Figures Sum(const std::vector<DayFigures>& days) {
   Figures sum;
@@ -92,7 +93,7 @@ TEST(DaySharesTest, EqualHalvesGiveTheOddUnitToTheEarlierDay) {
 TEST(DaySharesTest, SeveralDaysAndPrimeCountsSumExactly) {
   const Figures total{100003, 99991, 65537, 8191, 7919, 31, 0};
   const int64_t begin = kMarch1 + 5 * kHour + 17;
-  const auto days = SplitOverDays(begin, begin + 6 * 86400 + 3 * kHour, total);
+  const auto days = SplitOverDays(begin, begin + 6 * kDay + 3 * kHour, total);
   ASSERT_EQ(days.size(), 7u);
   for (size_t i = 1; i < days.size(); ++i) {
     EXPECT_EQ(days[i].day, days[i - 1].day + 86400);
@@ -103,7 +104,7 @@ TEST(DaySharesTest, SeveralDaysAndPrimeCountsSumExactly) {
 TEST(DaySharesTest, HugeCountsDoNotOverflow) {
   const uint64_t big = std::numeric_limits<uint64_t>::max() - 1;
   const Figures total{big, big, big, 0, big, 0, 0};
-  const auto days = SplitOverDays(kMarch1 + kHour, kMarch1 + 3 * 86400, total);
+  const auto days = SplitOverDays(kMarch1 + kHour, kMarch1 + 3 * kDay, total);
   ASSERT_EQ(days.size(), 3u);
   ExpectSameFigures(Sum(days), total);
   EXPECT_GT(days[1].figures.messages, days[0].figures.messages);

@@ -515,7 +515,7 @@ TEST_F(SinkTest, ReportsAreFilteredByOverlapNewestFirstWithTotals) {
     TestDocument doc;
     doc.header = SimpleHeader("r" + std::to_string(i), i == 4 ? "other.example" : "example.com",
                               kMarch1 + i * kDay, kMarch1 + (i + 1) * kDay);
-    doc.records = {SimpleRecord("192.0.2.1", static_cast<uint64_t>(i + 1), true, true)};
+    doc.records = {SimpleRecord("192.0.2.1", static_cast<uint64_t>(i) + 1, true, true)};
     doc.warnings = {"warning " + std::to_string(i)};
     ASSERT_EQ(Single(doc, "envelope " + std::to_string(i)).parts.at(0).status, PartStatus::kStored);
   }
