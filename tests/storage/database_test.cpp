@@ -138,6 +138,25 @@ TEST_F(DatabaseTest, LockHeldElsewhereIsBusy) {
   ASSERT_TRUE((*first)->Exec("ROLLBACK"));
 }
 
+TEST_F(DatabaseTest, ReadersReadWhileTheWriterWrites) {
+  auto writer = Database::Open(path_);
+  ASSERT_TRUE(writer);
+  ASSERT_TRUE((*writer)->Exec(
+      "INSERT INTO api_tokens (name, scope, secret_sha256, created_at) VALUES ('a', 'read', "
+      "'00', 1)"));
+  auto reader = Database::Open(path_, OpenOptions{.read_only = true, .busy_timeout_ms = 10});
+  ASSERT_TRUE(reader);
+
+  ASSERT_TRUE((*writer)->Exec("BEGIN IMMEDIATE"));
+  ASSERT_TRUE((*writer)->Exec(
+      "INSERT INTO api_tokens (name, scope, secret_sha256, created_at) VALUES ('b', 'read', "
+      "'01', 1)"));
+  // WAL: the reader neither waits nor sees the open transaction.
+  EXPECT_EQ(QueryInt(**reader, "SELECT COUNT(*) FROM api_tokens"), 1);
+  ASSERT_TRUE((*writer)->Exec("COMMIT"));
+  EXPECT_EQ(QueryInt(**reader, "SELECT COUNT(*) FROM api_tokens"), 2);
+}
+
 TEST(SqliteErrorTest, MapsResultCodes) {
   EXPECT_EQ(SqliteError(nullptr, SQLITE_BUSY, "x").code, ErrorCode::kDatabaseBusy);
   EXPECT_EQ(SqliteError(nullptr, SQLITE_LOCKED, "x").code, ErrorCode::kDatabaseBusy);
