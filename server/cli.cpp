@@ -148,9 +148,11 @@ int RunCli(int argc, char** argv) {
       "serve", "Run the HTTP server: REST API under /api/v1/, uploads, the dashboard at /");
   std::optional<std::string> listen;
   std::optional<std::string> port_file;
-  serve->add_option("--listen", listen,
-                    "ADDRESS:PORT to listen on (default 127.0.0.1:8080; port "
-                    "0 picks a free one)");
+  serve
+      ->add_option("--listen", listen,
+                   "ADDRESS:PORT to listen on (default 127.0.0.1:8080; port "
+                   "0 picks a free one)")
+      ->type_name("ADDRESS:PORT");
   serve->add_option("--port-file", port_file, "write the bound port number to this file")
       ->type_name("FILE");
   serve->footer(

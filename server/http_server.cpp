@@ -38,14 +38,14 @@ struct Shared {
   HttpErrorFactory errors;
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
-  Session(tcp::socket&& socket, std::shared_ptr<const Shared> shared)
+  HttpConnection(tcp::socket&& socket, std::shared_ptr<const Shared> shared)
       : stream_(std::move(socket)), shared_(std::move(shared)) {}
 
   void Run() {
     net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&Session::ReadHeader, shared_from_this()));
+                  beast::bind_front_handler(&HttpConnection::ReadHeader, shared_from_this()));
   }
 
  private:
@@ -54,18 +54,18 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(shared_->options.max_header_bytes);
     parser_->body_limit(shared_->options.max_body_bytes);
     stream_.expires_after(shared_->options.read_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&HttpConnection::OnHeader, shared_from_this()));
   }
 
   void OnHeader(beast::error_code ec, std::size_t) {
     if (ec) return OnReadError(ec);
     version_ = parser_->get().version();
-    // Refuse an announced oversized body before reading any of it.
-    const auto length = parser_->content_length();
-    if (length && *length > shared_->options.max_body_bytes) return RefuseTooLarge();
+    // An announced Content-Length above the body limit already failed the
+    // header read with body_limit (OnReadError), before any body was read.
     http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::OnBody, shared_from_this()));
+                     beast::bind_front_handler(&HttpConnection::OnBody, shared_from_this()));
   }
 
   void OnBody(beast::error_code ec, std::size_t) {
@@ -265,7 +265,7 @@ class HttpServer::Impl {
                                  return;
                                Log("http")->warn("accept error=\"{}\"", ec.message());
                              } else {
-                               std::make_shared<Session>(std::move(socket), shared_)->Run();
+                               std::make_shared<HttpConnection>(std::move(socket), shared_)->Run();
                              }
                              Accept();
                            });
