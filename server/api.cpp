@@ -119,11 +119,14 @@ Result<Query> ParseQuery(const boost::urls::url_view& url, const std::set<std::s
     } else if (key == "from" || key == "to") {
       auto time = ParseIsoTime(value);
       if (!time) {
-        return MakeError(ErrorCode::kInvalidArgument,
-                         "parameter '" + key +
-                             "': expected an ISO 8601 date (2025-01-01) or UTC date-time "
-                             "(2025-01-01T06:00:00Z), got '" +
-                             value + "'");
+        std::string message = "parameter '";
+        message += key;
+        message +=
+            "': expected an ISO 8601 date (2025-01-01) or UTC date-time (2025-01-01T06:00:00Z), "
+            "got '";
+        message += value;
+        message += "'";
+        return MakeError(ErrorCode::kInvalidArgument, std::move(message));
       }
       (key == "from" ? query.filter.from : query.filter.to) = *time;
     } else if (key == "limit") {
@@ -402,12 +405,12 @@ void Api::Route(const HttpRequest& request, Respond& respond) {
           200, ListBody(std::move(items), page->total, query->page.limit, query->page.offset)));
     }
 
-    const std::string kReportPrefix = "/api/v1/reports/";
-    if (path.rfind(kReportPrefix, 0) == 0) {
+    const std::string report_prefix = "/api/v1/reports/";
+    if (path.rfind(report_prefix, 0) == 0) {
       auto query = ParseQuery(url, {});
       if (!query) return reply(FromError(query.error()));
       int64_t id = 0;
-      const std::string id_text = path.substr(kReportPrefix.size());
+      const std::string id_text = path.substr(report_prefix.size());
       auto [ptr, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
       if (ec != std::errc() || ptr != id_text.data() + id_text.size() || id <= 0) {
         return reply(ErrorResponse(404, ErrorCodeName(ErrorCode::kNotFound),
@@ -480,19 +483,19 @@ void Api::Upload(const HttpRequest& request, Respond& respond) {
   // RFC 6750 section 2.1: "Authorization: Bearer <token>"; the scheme name
   // is case-insensitive (RFC 9110 section 11.1).
   auto header = request.headers.find("authorization");
-  const std::string kScheme = "bearer ";
-  if (header == request.headers.end() || header->second.size() <= kScheme.size()) {
+  const std::string scheme_prefix = "bearer ";
+  if (header == request.headers.end() || header->second.size() <= scheme_prefix.size()) {
     respond(Unauthorized("an upload needs an Authorization: Bearer token"));
     return;
   }
-  std::string scheme = header->second.substr(0, kScheme.size());
+  std::string scheme = header->second.substr(0, scheme_prefix.size());
   for (char& ch : scheme) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  if (scheme != kScheme) {
+  if (scheme != scheme_prefix) {
     respond(Unauthorized("an upload needs an Authorization: Bearer token"));
     return;
   }
 
-  auto token = tokens_(std::string_view(header->second).substr(kScheme.size()));
+  auto token = tokens_(std::string_view(header->second).substr(scheme_prefix.size()));
   if (!token) {
     respond(FromError(token.error()));
     return;

@@ -2,10 +2,11 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
-#include <set>
 #include <variant>
 #include <vector>
 
@@ -114,6 +115,15 @@ Result<void> SetFromToml(const Setting& s, const toml::node& node, const std::st
   return {};
 }
 
+std::string UnknownKey(const std::string& path, const std::string& key) {
+  std::string message = "config ";
+  message += path;
+  message += ": unknown key '";
+  message += key;
+  message += "'";
+  return message;
+}
+
 Result<void> ApplyFile(Config& config, const std::string& path) {
   toml::table table;
   try {
@@ -127,7 +137,7 @@ Result<void> ApplyFile(Config& config, const std::string& path) {
     const std::string section(section_key.str());
     const toml::table* section_table = section_node.as_table();
     if (section_table == nullptr) {
-      return MakeError(ErrorCode::kConfig, "config " + path + ": unknown key '" + section + "'");
+      return MakeError(ErrorCode::kConfig, UnknownKey(path, section));
     }
     for (const auto& [key, node] : *section_table) {
       const Setting* found = nullptr;
@@ -135,8 +145,8 @@ Result<void> ApplyFile(Config& config, const std::string& path) {
         if (section == s.section && key.str() == s.key) found = &s;
       }
       if (found == nullptr) {
-        return MakeError(ErrorCode::kConfig, "config " + path + ": unknown key '" + section + "." +
-                                                 std::string(key.str()) + "'");
+        return MakeError(ErrorCode::kConfig,
+                         UnknownKey(path, section + "." + std::string(key.str())));
       }
       if (auto r = SetFromToml(*found, node, "config " + path); !r) return r;
     }
@@ -145,9 +155,9 @@ Result<void> ApplyFile(Config& config, const std::string& path) {
 }
 
 Result<void> Validate(const Config& config) {
-  static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
-                                                "error", "critical", "off"};
-  if (kLevels.count(config.log.level) == 0) {
+  constexpr std::array<std::string_view, 7> kLevels = {"trace", "debug",    "info", "warn",
+                                                       "error", "critical", "off"};
+  if (std::find(kLevels.begin(), kLevels.end(), config.log.level) == kLevels.end()) {
     return MakeError(ErrorCode::kConfig, "log.level '" + config.log.level +
                                              "' is not one of trace, debug, info, warn, error, "
                                              "critical, off");

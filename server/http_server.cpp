@@ -282,7 +282,15 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler, HttpError
     : impl_(std::make_unique<Impl>(std::make_shared<const Shared>(
           Shared{std::move(options), std::move(handler), std::move(errors)}))) {}
 
-HttpServer::~HttpServer() { Stop(); }
+HttpServer::~HttpServer() {
+  // A destructor must not throw; joining threads can, and there is nobody
+  // left to tell but the log.
+  try {
+    Stop();
+  } catch (const std::exception& e) {
+    Log("http")->error("stop error=\"{}\"", e.what());
+  }
+}
 
 Result<uint16_t> HttpServer::Start() { return impl_->Start(); }
 

@@ -55,11 +55,9 @@ Result<std::vector<std::string>> CollectInputs(const std::vector<std::string>& p
   std::vector<std::string> files;
   for (const std::string& path : paths) {
     std::error_code ec;
-    if (path == "-") {
-      files.push_back(path);
-    } else if (fs::is_directory(path, ec)) {
+    if (path != "-" && fs::is_directory(path, ec)) {
       if (auto r = Walk(path, files); !r) return tl::unexpected(r.error());
-    } else if (fs::exists(path, ec)) {
+    } else if (path == "-" || fs::exists(path, ec)) {
       files.push_back(path);
     } else {
       return MakeError(ErrorCode::kInvalidArgument, "no such file or folder: " + path);

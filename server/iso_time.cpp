@@ -65,7 +65,7 @@ std::optional<int64_t> ParseIsoTime(std::string_view text) {
   if (!hour || !minute || !second || *hour > 23 || *minute > 59 || *second > 59) {
     return std::nullopt;
   }
-  return midnight + *hour * 3600 + *minute * 60 + *second;
+  return midnight + int64_t{*hour} * 3600 + int64_t{*minute} * 60 + *second;
 }
 
 std::string FormatIsoTime(int64_t unix_seconds) {
