@@ -72,7 +72,8 @@ class ApiTest : public ::testing::Test {
     HttpRequest request{method, target, std::move(headers), std::move(body)};
     auto promise = std::make_shared<std::promise<HttpResponse>>();
     auto future = promise->get_future();
-    api_->Handle(request, [promise](HttpResponse response) { promise->set_value(response); });
+    api_->Handle(request,
+                 [promise](HttpResponse response) { promise->set_value(std::move(response)); });
     EXPECT_EQ(future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
     return future.get();
   }

@@ -20,7 +20,7 @@ class ConfigTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::string WriteFile(const std::string& text) {
-    const std::string path = (dir_ / "dmarcd.toml").string();
+    std::string path = (dir_ / "dmarcd.toml").string();
     std::ofstream(path) << text;
     return path;
   }

@@ -48,6 +48,7 @@ TEST_F(IngestQueueTest, StopStoresEverythingQueuedFromManyThreads) {
   std::mutex mutex;
   std::vector<storage::PartStatus> outcomes;
   std::vector<std::thread> submitters;
+  submitters.reserve(files.size());
   for (const std::string& file : files) {
     submitters.emplace_back([&, file] {
       queue_->Submit({ReadData(file), "file:" + file},

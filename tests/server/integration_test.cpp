@@ -51,6 +51,7 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& stdin_path,
   std::vector<std::string> full = {DMARCD_BINARY};
   full.insert(full.end(), args.begin(), args.end());
   std::vector<char*> argv;
+  argv.reserve(full.size() + 1);
   for (auto& a : full) argv.push_back(a.data());
   argv.push_back(nullptr);
 
@@ -59,8 +60,14 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& stdin_path,
     const std::string entry(*e);
     if (entry.rfind("DMARCD_", 0) != 0) env_strings.push_back(entry);
   }
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  for (const auto& [k, v] : env) {
+    std::string entry = k;
+    entry += '=';
+    entry += v;
+    env_strings.push_back(std::move(entry));
+  }
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
 
@@ -112,7 +119,7 @@ class DmarcdTest : public ::testing::Test {
   }
 
   CommandResult Dmarcd(std::vector<std::string> args, const std::string& stdin_path = "",
-                       std::map<std::string, std::string> env = {}) {
+                       const std::map<std::string, std::string>& env = {}) {
     args.push_back("--db");
     args.push_back(db_);
     const std::string out = (dir_ / "out").string();
@@ -136,7 +143,7 @@ class DmarcdTest : public ::testing::Test {
     return secret;
   }
 
-  void StartServer(std::map<std::string, std::string> env = {}) {
+  void StartServer(const std::map<std::string, std::string>& env = {}) {
     const std::string port_file = (dir_ / "port").string();
     server_log_ = (dir_ / "server.log").string();
     server_ = Spawn({"serve", "--db", db_, "--listen", "127.0.0.1:0", "--port-file", port_file},
