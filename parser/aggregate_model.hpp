@@ -19,29 +19,29 @@
 namespace dmarcd::parser {
 
 struct PolicyPublished {
-  std::string domain;                   // required
-  std::optional<std::string> adkim;     // "r" | "s"
-  std::optional<std::string> aspf;      // "r" | "s"
-  std::optional<std::string> p;         // "none" | "quarantine" | "reject"
+  std::string domain;                // required
+  std::optional<std::string> adkim;  // "r" | "s"
+  std::optional<std::string> aspf;   // "r" | "s"
+  std::optional<std::string> p;      // "none" | "quarantine" | "reject"
   std::optional<std::string> sp;
-  std::optional<std::string> np;        // RFC 9990
-  std::optional<int> pct;               // RFC 7489 only
+  std::optional<std::string> np;  // RFC 9990
+  std::optional<int> pct;         // RFC 7489 only
   std::optional<std::string> fo;
-  std::optional<std::string> testing;   // RFC 9990: "y" | "n"
+  std::optional<std::string> testing;           // RFC 9990: "y" | "n"
   std::optional<std::string> discovery_method;  // RFC 9990: "psl" | "treewalk"
 };
 
 struct AggregateHeader {
-  std::optional<std::string> version;       // <version>, e.g. "1.0"
+  std::optional<std::string> version;        // <version>, e.g. "1.0"
   std::optional<std::string> xml_namespace;  // e.g. urn:ietf:params:xml:ns:dmarc-2.0
-  std::string org_name;                     // may be empty: some reporters send none
+  std::string org_name;                      // may be empty: some reporters send none
   std::optional<std::string> email;
   std::optional<std::string> extra_contact_info;
-  std::string report_id;                    // required, never empty
-  int64_t begin = 0;                        // Unix seconds, UTC, required
-  int64_t end = 0;                          // Unix seconds, UTC, required, >= begin
-  std::vector<std::string> errors;          // <report_metadata><error>
-  std::optional<std::string> generator;     // RFC 9990
+  std::string report_id;                 // required, never empty
+  int64_t begin = 0;                     // Unix seconds, UTC, required
+  int64_t end = 0;                       // Unix seconds, UTC, required, >= begin
+  std::vector<std::string> errors;       // <report_metadata><error>
+  std::optional<std::string> generator;  // RFC 9990
   PolicyPublished policy;
 
   // The reporter's identity for de-duplication: org_name when set,
@@ -57,7 +57,7 @@ struct PolicyOverride {
 struct DkimAuthResult {
   std::optional<std::string> domain;
   std::optional<std::string> selector;
-  std::string result;                     // none|pass|fail|policy|neutral|temperror|permerror
+  std::string result;  // none|pass|fail|policy|neutral|temperror|permerror
   std::optional<std::string> human_result;
 };
 
@@ -69,8 +69,8 @@ struct SpfAuthResult {
 };
 
 struct AggregateRecord {
-  std::string source_ip;  // canonical text: dotted quad, or RFC 5952 IPv6
-  uint64_t count = 0;     // 64-bit: large reporters exceed 2^31
+  std::string source_ip;                   // canonical text: dotted quad, or RFC 5952 IPv6
+  uint64_t count = 0;                      // 64-bit: large reporters exceed 2^31
   std::optional<std::string> disposition;  // none | quarantine | reject
   std::optional<std::string> policy_dkim;  // policy_evaluated/dkim: pass | fail
   std::optional<std::string> policy_spf;   // policy_evaluated/spf: pass | fail

@@ -16,21 +16,21 @@ namespace dmarcd {
 
 enum class ErrorCode {
   // Input that is itself bad: kept in the rejected table, never retried.
-  kTooLarge,          // a size cap (raw, inflated, upload) was exceeded
-  kRatioExceeded,     // inflated / compressed bytes above the cap: a bomb
-  kTooManyEntries,    // zip entries, MIME parts, records
-  kTooDeep,           // MIME nesting, XML element depth
-  kBadArchive,        // gzip or zip that cannot be read
-  kBadMime,           // an email that cannot be parsed
-  kNoReport,          // an email or archive without any report in it
-  kNotXml,            // payload is not XML at all
-  kMalformedXml,      // XML that is not well-formed
-  kDoctypeRefused,    // a DTD or entity declaration (XXE, billion laughs)
-  kNotAReport,        // well-formed XML that is not a DMARC aggregate report
-  kMissingElement,    // a required element (report_id, date_range, ...) absent
-  kInvalidValue,      // a required element with an unusable value
-  kBadDateRange,      // end before begin
-  kUnsupported,       // a kind of report dmarcd cannot store yet
+  kTooLarge,        // a size cap (raw, inflated, upload) was exceeded
+  kRatioExceeded,   // inflated / compressed bytes above the cap: a bomb
+  kTooManyEntries,  // zip entries, MIME parts, records
+  kTooDeep,         // MIME nesting, XML element depth
+  kBadArchive,      // gzip or zip that cannot be read
+  kBadMime,         // an email that cannot be parsed
+  kNoReport,        // an email or archive without any report in it
+  kNotXml,          // payload is not XML at all
+  kMalformedXml,    // XML that is not well-formed
+  kDoctypeRefused,  // a DTD or entity declaration (XXE, billion laughs)
+  kNotAReport,      // well-formed XML that is not a DMARC aggregate report
+  kMissingElement,  // a required element (report_id, date_range, ...) absent
+  kInvalidValue,    // a required element with an unusable value
+  kBadDateRange,    // end before begin
+  kUnsupported,     // a kind of report dmarcd cannot store yet
   // Faults of the environment: the input is fine, try again later.
   kIo,
   kDatabaseBusy,
