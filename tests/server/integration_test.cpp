@@ -464,6 +464,13 @@ TEST_F(IngestTest, RejectedFileExitsOne) {
       << run.out;
   EXPECT_NE(run.out.find("outcome=rejected reason=\""), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("outcome=stored report_id=\"758848224\""), std::string::npos) << run.out;
+
+  // The rejected file still does not parse: reparse tries it and keeps it.
+  CommandResult reparse = Dmarcd({"reparse"});
+  EXPECT_EQ(reparse.status, 0) << reparse.err;
+  EXPECT_EQ(reparse.out, "reparse: tried=1 recovered=0 still_rejected=1\n");
+  CommandResult reparse_one = Dmarcd({"reparse", "1"});
+  EXPECT_EQ(reparse_one.out, "reparse: tried=1 recovered=0 still_rejected=1\n") << reparse_one.err;
 }
 
 TEST_F(IngestTest, MboxIsSplitIntoMessages) {
