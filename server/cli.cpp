@@ -44,7 +44,8 @@ void AddGlobals(CLI::App* app, Globals& globals) {
   app->add_option("--db", globals.database_path, "SQLite database (default ./dmarcd.db)")
       ->type_name("FILE");
   app->add_option("--log-level", globals.log_level,
-                  "trace, debug, info, warn, error, critical or off (default info)")
+                  "trace, debug, info, warn, error, critical or off (default: info for serve, "
+                  "warn for the other commands)")
       ->type_name("LEVEL");
 }
 
@@ -221,6 +222,7 @@ int RunCli(int argc, char** argv) {
   flags.database_path = globals.database_path;
   flags.log_level = globals.log_level;
   flags.listen = listen;
+  if (!serve->parsed()) flags.default_log_level = "warn";
   auto config = LoadConfig(flags);
   if (!config) {
     std::cerr << "dmarcd: " << config.error().message << "\n";

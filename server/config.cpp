@@ -185,6 +185,7 @@ std::optional<std::string> ProcessEnv(const std::string& name) {
 
 Result<Config> LoadConfig(const ConfigFlags& flags, const EnvLookup& env) {
   Config config;
+  if (flags.default_log_level) config.log.level = *flags.default_log_level;
   if (flags.config_file) {
     if (auto r = ApplyFile(config, *flags.config_file); !r) return tl::unexpected(r.error());
   }

@@ -40,6 +40,9 @@ struct ConfigFlags {
   std::optional<std::string> database_path;  // --db
   std::optional<std::string> log_level;      // --log-level
   std::optional<std::string> listen;         // serve --listen
+  // The command's own default log level, below the file and environment:
+  // one-shot commands such as ingest print a summary and log only warnings.
+  std::optional<std::string> default_log_level;
 };
 
 // Looks up an environment variable; the default reads the process

@@ -491,13 +491,20 @@ TEST_F(IngestTest, MboxIsSplitIntoMessages) {
 }
 
 TEST_F(IngestTest, StdinIsOneEnvelope) {
-  CommandResult run = Dmarcd({"ingest", "-"}, DataPath("google_20-records_parsedmarc.xml.gz"));
+  CommandResult run = Dmarcd({"ingest", "--log-level", "info", "-"},
+                             DataPath("google_20-records_parsedmarc.xml.gz"));
   EXPECT_EQ(run.status, 0) << run.err;
   EXPECT_EQ(
       run.out.rfind("ingest: files=1 envelopes=1 stored=1 duplicate=0 rejected=0 records=20 ", 0),
       0u)
       << run.out;
   EXPECT_NE(run.err.find("origin=stdin outcome=stored"), std::string::npos) << run.err;
+}
+
+TEST_F(IngestTest, LogsOnlyWarningsByDefault) {
+  CommandResult run = Dmarcd({"ingest", "-"}, DataPath("google_20-records_parsedmarc.xml.gz"));
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(run.err.find("outcome=stored"), std::string::npos) << run.err;
 }
 
 TEST_F(IngestTest, MissingPathIsAUsageError) {
