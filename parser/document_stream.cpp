@@ -12,6 +12,22 @@ constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 
 bool IsXmlSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
+// Up to 16 leading bytes, quoted, printable ASCII as is and the rest as \xNN,
+// so a message never carries raw binary into logs or JSON.
+std::string Printable(std::string_view bytes) {
+  std::string out = "\"";
+  for (unsigned char c : bytes.substr(0, 16)) {
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "\\x%02x", c);
+      out += hex;
+    }
+  }
+  return out + "\"";
+}
+
 }  // namespace
 
 DocumentStream::DocumentStream(PayloadWalker& walker, DocumentReport& report, int depth)
@@ -53,11 +69,13 @@ Result<DocumentStream::Kind> DocumentStream::Classify() const {
     return Kind::kZip;
   }
 
-  char hex[8];
-  std::snprintf(hex, sizeof(hex), "0x%02x", static_cast<unsigned char>(head_[0]));
+  // Inside an archive the bytes are what the archive inflated to: saying
+  // so, with the first bytes shown, tells "a gzip of junk" from "junk".
+  const std::string what =
+      depth_ > 0 ? "what " + report_.info.name + " inflates to" : report_.info.name;
   return MakeError(
       ErrorCode::kNotXml,
-      "not XML: " + report_.info.name + " is neither XML, gzip nor zip (first byte " + hex + ")");
+      "not XML: " + what + " is neither XML, gzip nor zip (starts " + Printable(head_) + ")");
 }
 
 Result<void> DocumentStream::Start() {

@@ -139,6 +139,24 @@ TEST(UnpackTest, IgnoresTrailingGarbageAfterGzip) {
   EXPECT_TRUE(handler.Errors().empty());
 }
 
+TEST(UnpackTest, SaysWhatAGzipOfSomethingElseHolds) {
+  CollectingHandler handler;
+  ASSERT_TRUE(ParseBytes(Gzip("unused"), handler));
+  EXPECT_TRUE(handler.Accepted().empty());
+  ASSERT_EQ(Codes(handler), std::vector<ErrorCode>{ErrorCode::kNotXml});
+  const std::string message = handler.Errors()[0].message;
+  EXPECT_NE(message.find("inflates to"), std::string::npos) << message;
+  EXPECT_NE(message.find("starts \"unused\""), std::string::npos) << message;
+}
+
+TEST(UnpackTest, ShowsBinaryBytesEscapedInTheReason) {
+  CollectingHandler handler;
+  ASSERT_TRUE(ParseBytes(Gzip(std::string("\x01\xff\"ab", 5)), handler));
+  ASSERT_EQ(Codes(handler), std::vector<ErrorCode>{ErrorCode::kNotXml});
+  const std::string message = handler.Errors()[0].message;
+  EXPECT_NE(message.find(R"(starts "\x01\xff\x22ab")"), std::string::npos) << message;
+}
+
 TEST(UnpackTest, RejectsTruncatedGzip) {
   std::string gzip = Gzip(ReportXml("t", 200));
   CollectingHandler handler;
@@ -250,6 +268,7 @@ TEST(UnpackTest, StopsAZipBombByRatioAndSize) {
 
 TEST(UnpackTest, RejectsZipWithTooManyEntries) {
   std::vector<ZipMember> members;
+  members.reserve(5);
   for (int i = 0; i < 5; ++i) members.push_back({"r" + std::to_string(i) + ".xml", ReportXml()});
   Limits limits;
   limits.max_zip_entries = 4;
