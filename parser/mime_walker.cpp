@@ -49,30 +49,14 @@ std::string StreamBytes(GMimeStream* stream) {
 
 bool IsBase64Letter(char c) { return g_ascii_isalnum(c) || c == '+' || c == '/'; }
 
-// GMime's base64 decoder drops a final group of two or three letters that
-// lacks its '=' padding, which cuts the last bytes (the gzip trailer) off a
-// report. RFC 2045 section 6.8 asks decoders to be lenient, so the missing
-// padding is restored before GMime decodes.
+// See DecodeBase64Lenient.
 std::string DecodeBase64(GMimeDataWrapper* content) {
   GMimeStream* raw = g_mime_data_wrapper_get_stream(content);
   GPtr<GMimeStream> copy(g_mime_stream_mem_new());
   g_mime_stream_reset(raw);
   g_mime_stream_write_to_stream(raw, copy.get());
   g_mime_stream_reset(raw);
-  std::string encoded = StreamBytes(copy.get());
-
-  if (encoded.find('=') == std::string::npos) {
-    auto letters = std::count_if(encoded.begin(), encoded.end(), IsBase64Letter);
-    if (letters % 4 == 2) encoded += "==";
-    if (letters % 4 == 3) encoded += "=";
-  }
-
-  GMimeEncoding state;
-  g_mime_encoding_init_decode(&state, GMIME_CONTENT_ENCODING_BASE64);
-  std::string decoded(g_mime_encoding_outlen(&state, encoded.size()), '\0');
-  size_t length = g_mime_encoding_flush(&state, encoded.data(), encoded.size(), decoded.data());
-  decoded.resize(length);
-  return decoded;
+  return DecodeBase64Lenient(StreamBytes(copy.get()));
 }
 
 class Walker {
@@ -170,6 +154,23 @@ bool IsFailureReport(GMimeObject* body) {
 }
 
 }  // namespace
+
+std::string DecodeBase64Lenient(std::string encoded, bool* padded) {
+  if (padded != nullptr) *padded = false;
+  if (encoded.find('=') == std::string::npos) {
+    auto letters = std::count_if(encoded.begin(), encoded.end(), IsBase64Letter);
+    if (letters % 4 == 2) encoded += "==";
+    if (letters % 4 == 3) encoded += "=";
+    if (padded != nullptr) *padded = letters % 4 == 2 || letters % 4 == 3;
+  }
+
+  GMimeEncoding state;
+  g_mime_encoding_init_decode(&state, GMIME_CONTENT_ENCODING_BASE64);
+  std::string decoded(g_mime_encoding_outlen(&state, encoded.size()), '\0');
+  size_t length = g_mime_encoding_flush(&state, encoded.data(), encoded.size(), decoded.data());
+  decoded.resize(length);
+  return decoded;
+}
 
 Result<MimeContents> MimeWalker::Walk(std::string_view email, const Limits& limits) {
   EnsureGmime();

@@ -35,6 +35,13 @@ struct MimeContents {
   std::vector<Error> skipped;
 };
 
+// GMime's base64 decoder drops a final group of two or three letters that
+// lacks its '=' padding, which cuts the last bytes (a gzip trailer, the end
+// of a returned message) off a part. RFC 2045 section 6.8 asks decoders to
+// be lenient, so the missing padding is restored before GMime decodes.
+// `padded`, when given, says whether padding had to be restored.
+std::string DecodeBase64Lenient(std::string encoded, bool* padded = nullptr);
+
 class MimeWalker {
  public:
   static Result<MimeContents> Walk(std::string_view email, const Limits& limits);

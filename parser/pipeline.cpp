@@ -1,5 +1,6 @@
 #include "parser/pipeline.hpp"
 
+#include "parser/arf_parser.hpp"
 #include "parser/mime_walker.hpp"
 #include "parser/payload_walker.hpp"
 
@@ -18,6 +19,15 @@ bool LooksLikeEmail(std::string_view bytes) {
   return i > 0 && i < bytes.size() && bytes[i] == ':';
 }
 
+void DeliverFailureReport(const Envelope& envelope, EnvelopeHandler& handler) {
+  auto report = ParseFailureReport(envelope.bytes);
+  if (!report) {
+    handler.OnRejected(envelope.origin, envelope.bytes, report.error());
+    return;
+  }
+  handler.OnFailureReport(envelope.origin, envelope.bytes, *report);
+}
+
 void WalkEmail(const Envelope& envelope, const Limits& limits, EnvelopeHandler& handler,
                PayloadWalker& walker) {
   auto contents = MimeWalker::Walk(envelope.bytes, limits);
@@ -26,12 +36,10 @@ void WalkEmail(const Envelope& envelope, const Limits& limits, EnvelopeHandler& 
     return;
   }
 
-  // TODO(#4): parse failure reports (RFC 6591, RFC 9991) instead of
-  // rejecting them; until then they are kept whole in the rejected table.
+  // RFC 6591 / RFC 9991: one email is one failure report; another feedback
+  // type (abuse, fraud) is rejected by the ARF parser with its reason.
   if (contents->failure_report) {
-    handler.OnRejected(
-        envelope.origin, envelope.bytes,
-        Error(ErrorCode::kUnsupported, "failure (forensic) reports are not supported yet"));
+    DeliverFailureReport(envelope, handler);
     return;
   }
 
@@ -39,6 +47,12 @@ void WalkEmail(const Envelope& envelope, const Limits& limits, EnvelopeHandler& 
     handler.OnRejected(envelope.origin, envelope.bytes, skipped);
   }
   if (contents->payloads.empty()) {
+    // Some providers send failure reports without ARF: a text body and the
+    // failing message's headers. They are stored as non-standard.
+    if (contents->skipped.empty() && LooksLikeNonStandardFailureReport(envelope.bytes)) {
+      DeliverFailureReport(envelope, handler);
+      return;
+    }
     if (contents->skipped.empty()) {
       handler.OnRejected(envelope.origin, envelope.bytes,
                          Error(ErrorCode::kNoReport, "no report attachment found"));

@@ -6,6 +6,7 @@
 // into it; a document is inflated chunk by chunk straight into the XML
 // parser, never held whole. Anything that is not a report ends in
 // OnRejected with the bytes of the part it came from, so nothing is lost.
+// A failure report (ARF) goes whole to OnFailureReport.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include "parser/aggregate_parser.hpp"
 #include "parser/envelope.hpp"
 #include "parser/error.hpp"
+#include "parser/failure_model.hpp"
 #include "parser/limits.hpp"
 
 namespace dmarcd::parser {
@@ -45,9 +47,21 @@ class EnvelopeHandler {
   virtual void OnAggregateEnd(const DocumentInfo& doc, const Result<void>& outcome) = 0;
 
   // A part that holds no report dmarcd can read: an email without any
-  // attachment, an archive that cannot be opened, a failure report (not yet
-  // supported). `bytes` is the part (or the whole envelope) as received.
+  // attachment, an archive that cannot be opened, an ARF report of another
+  // feedback type than auth-failure. `bytes` is the part (or the whole
+  // envelope) as received.
   virtual void OnRejected(std::string_view name, std::string_view bytes, const Error& error) = 0;
+
+  // The envelope is a failure report (RFC 6591, RFC 9991, or a non-ARF one
+  // that plainly is one); `bytes` is the email as received. A handler that
+  // stores aggregate reports only keeps the default, which files the email
+  // as rejected with kUnsupported.
+  virtual void OnFailureReport(std::string_view name, std::string_view bytes,
+                               const FailureReport& report) {
+    static_cast<void>(report);
+    OnRejected(name, bytes,
+               Error(ErrorCode::kUnsupported, "failure reports are not stored by this handler"));
+  }
 };
 
 // Never throws for bad input. Returns an error only when a sink returned a
