@@ -461,6 +461,29 @@ void EnvelopeStore::OnRejected(std::string_view name, std::string_view bytes, co
   RecordRejection(std::string(name), bytes, error);
 }
 
+void EnvelopeStore::OnFailureReport(std::string_view name, std::string_view bytes,
+                                    const parser::FailureReport& report) {
+  static_cast<void>(bytes);
+  // One insert: nothing to undo on failure, and a failing insert is a
+  // database fault, which spoils the envelope anyway.
+  auto stored =
+      failure_store_.Store(report, privacy_.redact_local_parts, raw_pk_, origin_, received_at_);
+  if (!stored) {
+    transient_ = stored.error();
+    return;
+  }
+  PartOutcome part;
+  part.status = stored->duplicate ? PartStatus::kDuplicate : PartStatus::kStored;
+  part.failure = true;
+  part.name = std::string(name);
+  part.report_pk = stored->id;
+  part.domain = stored->domain;
+  part.begin = stored->arrived_at;
+  part.end = stored->arrived_at;
+  part.warnings = report.warnings;
+  outcome_.parts.push_back(std::move(part));
+}
+
 void EnvelopeStore::RecordRejection(std::string name, std::string_view bytes, const Error& error) {
   PartOutcome part;
   part.status = PartStatus::kRejected;

@@ -24,6 +24,7 @@
 #include "parser/error.hpp"
 #include "parser/pipeline.hpp"
 #include "storage/database.hpp"
+#include "storage/failure_store.hpp"
 #include "storage/reader.hpp"
 #include "storage/statement.hpp"
 #include "storage/writer.hpp"
@@ -51,6 +52,14 @@ class EnvelopeStore final : public parser::EnvelopeHandler, public parser::Aggre
   parser::AggregateSink& OnAggregateBegin(const parser::DocumentInfo& doc) override;
   void OnAggregateEnd(const parser::DocumentInfo& doc, const Result<void>& outcome) override;
   void OnRejected(std::string_view name, std::string_view bytes, const Error& error) override;
+  // Stores the report (failure_reports); a report already there (same
+  // digest) is a duplicate.
+  void OnFailureReport(std::string_view name, std::string_view bytes,
+                       const parser::FailureReport& report) override;
+
+  // What the Writer applied to the envelope before it reached the store;
+  // recorded with each failure report.
+  void SetFailurePrivacy(const FailurePrivacy& privacy) { privacy_ = privacy; }
 
   // parser::AggregateSink
   Result<parser::SinkAction> OnHeader(const parser::AggregateHeader& header) override;
@@ -77,6 +86,8 @@ class EnvelopeStore final : public parser::EnvelopeHandler, public parser::Aggre
 
   Database& db_;
   bool prepared_ = false;
+  FailureStore failure_store_{db_};
+  FailurePrivacy privacy_;
 
   // Per envelope.
   std::string origin_;

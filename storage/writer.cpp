@@ -52,6 +52,10 @@ class Writer::Impl {
 
   Result<EnvelopeOutcome> Ingest(const parser::Envelope& envelope);
   Result<ReparseOutcome> Reparse(std::optional<int64_t> rejected_pk);
+  void SetFailurePrivacy(const FailurePrivacy& privacy) {
+    privacy_ = privacy;
+    store_.SetFailurePrivacy(privacy);
+  }
 
  private:
   Result<void> ReparseRow(int64_t id, ReparseOutcome& totals);
@@ -59,6 +63,7 @@ class Writer::Impl {
   Database& db_;
   parser::Limits limits_;
   EnvelopeStore store_;
+  FailurePrivacy privacy_;
 };
 
 Result<EnvelopeOutcome> Writer::Impl::Ingest(const parser::Envelope& envelope) {
@@ -72,10 +77,18 @@ Result<EnvelopeOutcome> Writer::Impl::Ingest(const parser::Envelope& envelope) {
     return tl::unexpected(std::move(error));
   };
 
-  if (auto begun = store_.BeginEnvelope(envelope); !begun) {
+  // A failure report is cut down to what the privacy settings keep before
+  // any of it is written, the raw archive included (failure_store.hpp).
+  auto kept = ApplyFailurePrivacy(db_, envelope, privacy_);
+  if (!kept) {
+    return fail(kept.error());
+  }
+  const parser::Envelope& stored = *kept ? **kept : envelope;
+
+  if (auto begun = store_.BeginEnvelope(stored); !begun) {
     return fail(begun.error());
   }
-  if (auto parsed = parser::ParseEnvelope(envelope, limits_, store_); !parsed) {
+  if (auto parsed = parser::ParseEnvelope(stored, limits_, store_); !parsed) {
     return fail(parsed.error());
   }
   auto outcome = store_.FinishEnvelope();
@@ -233,6 +246,8 @@ Writer::Writer(Database& db, const parser::Limits& limits)
     : impl_(std::make_unique<Impl>(db, limits)) {}
 
 Writer::~Writer() = default;
+
+void Writer::SetFailurePrivacy(const FailurePrivacy& privacy) { impl_->SetFailurePrivacy(privacy); }
 
 Result<EnvelopeOutcome> Writer::Ingest(const parser::Envelope& envelope) {
   return impl_->Ingest(envelope);

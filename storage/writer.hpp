@@ -25,6 +25,7 @@
 #include "parser/error.hpp"
 #include "parser/limits.hpp"
 #include "storage/database.hpp"
+#include "storage/failure_store.hpp"
 
 namespace dmarcd::storage {
 
@@ -34,6 +35,9 @@ std::string_view PartStatusName(PartStatus status);  // "stored", "duplicate", "
 
 struct PartOutcome {
   PartStatus status = PartStatus::kRejected;
+  // A failure report (failure_reports row in report_pk; begin and end are
+  // its arrival time) rather than an aggregate report.
+  bool failure = false;
   std::string name;  // DocumentInfo::name, or the rejected part's name
   // kStored and kDuplicate: the report (its row id, existing row for a duplicate).
   int64_t report_pk = 0;
@@ -68,6 +72,10 @@ class Writer {
   ~Writer();
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
+
+  // What is kept of failure reports from now on (see failure_store.hpp);
+  // the default keeps the returned message's headers, not its body.
+  void SetFailurePrivacy(const FailurePrivacy& privacy);
 
   // Returns an error only for transient faults (kDatabaseBusy, kDatabase,
   // kIo): then nothing of the envelope was committed and it may be retried.
