@@ -15,7 +15,7 @@ packages=(
   nodejs npm curl python3
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(chromium)
+  packages+=(chromium dovecot-imapd openssl)
 fi
 
 missing=()
