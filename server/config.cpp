@@ -16,7 +16,7 @@ namespace {
 // One setting: where it lives in the file and how a value is stored. The
 // table below is the single list of keys, so file, environment and the
 // unknown-key check can never disagree.
-using Target = std::variant<std::string*, int*, uint64_t*, double*>;
+using Target = std::variant<std::string*, int*, uint64_t*, double*, bool*>;
 
 struct Setting {
   const char* section;
@@ -43,6 +43,9 @@ std::vector<Setting> Settings(Config& c) {
       {"limits", "max_text_bytes", &l.max_text_bytes},
       {"limits", "max_records", &l.max_records},
       {"log", "level", &c.log.level},
+      {"privacy", "store_samples", &c.privacy.store_samples},
+      {"privacy", "redact_local_parts", &c.privacy.redact_local_parts},
+      {"retention", "failure_retention", &c.retention.failure_retention},
   };
 }
 
@@ -69,6 +72,10 @@ Result<void> SetFromText(const Setting& s, const std::string& text, const std::s
         if constexpr (std::is_same_v<T, std::string>) {
           *target = text;
           return true;
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (text != "true" && text != "false") return false;
+          *target = text == "true";
+          return true;
         } else {
           T value{};
           if (!ParseNumber(text, value)) return false;
@@ -91,6 +98,10 @@ Result<void> SetFromToml(const Setting& s, const toml::node& node, const std::st
         using T = std::remove_pointer_t<decltype(target)>;
         if constexpr (std::is_same_v<T, std::string>) {
           auto v = node.value_exact<std::string>();
+          if (v) *target = *v;
+          return v.has_value();
+        } else if constexpr (std::is_same_v<T, bool>) {
+          auto v = node.value_exact<bool>();
           if (v) *target = *v;
           return v.has_value();
         } else if constexpr (std::is_same_v<T, double>) {
@@ -172,6 +183,12 @@ Result<void> Validate(const Config& config) {
     return MakeError(ErrorCode::kConfig, "database.path must not be empty");
   }
   if (auto listen = SplitListen(config.http.listen); !listen) return tl::unexpected(listen.error());
+  if (auto samples = storage::ParseSampleMode(config.privacy.store_samples); !samples) {
+    return MakeError(ErrorCode::kConfig, "privacy." + samples.error().message);
+  }
+  if (auto retention = storage::ParseRetention(config.retention.failure_retention); !retention) {
+    return MakeError(ErrorCode::kConfig, "retention." + retention.error().message);
+  }
   return {};
 }
 
@@ -203,6 +220,14 @@ Result<Config> LoadConfig(const ConfigFlags& flags, const EnvLookup& env) {
 
   if (auto r = Validate(config); !r) return tl::unexpected(r.error());
   return config;
+}
+
+storage::FailurePrivacy FailurePrivacyOf(const Config& config) {
+  storage::FailurePrivacy privacy;
+  privacy.store_samples = storage::ParseSampleMode(config.privacy.store_samples)
+                              .value_or(storage::SampleMode::kHeaders);
+  privacy.redact_local_parts = config.privacy.redact_local_parts;
+  return privacy;
 }
 
 Result<std::pair<std::string, uint16_t>> SplitListen(const std::string& listen) {

@@ -15,6 +15,7 @@
 
 #include "parser/error.hpp"
 #include "parser/limits.hpp"
+#include "storage/failure_store.hpp"
 
 namespace dmarcd::server {
 
@@ -32,7 +33,20 @@ struct Config {
   struct Log {
     std::string level = "info";  // trace, debug, info, warn, error, critical, off
   } log;
+  // What is kept of failure reports (storage/failure_store.hpp).
+  struct Privacy {
+    std::string store_samples = "headers";  // "headers" | "full" | "none"
+    bool redact_local_parts = false;
+  } privacy;
+  struct Retention {
+    // Failure reports older than this ("90d", "12w", "36h") are deleted at
+    // serve start-up and daily; "" keeps them.
+    std::string failure_retention;
+  } retention;
 };
+
+// The [privacy] settings as the Writer takes them (validated by LoadConfig).
+storage::FailurePrivacy FailurePrivacyOf(const Config& config);
 
 // What the command line sets; unset fields leave the lower sources alone.
 struct ConfigFlags {
