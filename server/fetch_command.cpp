@@ -40,7 +40,7 @@ FetchExit RunLoop(const Config& config, const std::vector<ImapAccount>& accounts
   ImapHealth health;
   ImapService service(
       accounts,
-      [&](parser::Envelope envelope) {
+      [&](const parser::Envelope& envelope) {
         std::lock_guard lock(writer_mutex);
         return IngestWithRetry(writer, envelope);
       },
@@ -89,7 +89,8 @@ FetchExit RunFetch(const Config& config, const std::vector<ImapAccount>& configu
   FetchExit exit = FetchExit::kOk;
   for (const ImapAccount& account : accounts) {
     ImapPoller poller(
-        account, [&](parser::Envelope envelope) { return IngestWithRetry(writer, envelope); },
+        account,
+        [&](const parser::Envelope& envelope) { return IngestWithRetry(writer, envelope); },
         **state);
     const PollStats stats = poller.Poll();
     out << SummaryLine(account.name, stats) << "\n" << std::flush;

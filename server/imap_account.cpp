@@ -171,12 +171,12 @@ bool IsLoopbackHost(std::string_view host) {
 Result<ImapAccount> ParseImapAccount(
     const toml::table& table, const std::string& where,
     const std::function<std::optional<std::string>(const std::string&)>& env) {
-  static const std::set<std::string, std::less<>> kKeys = {
+  static const std::set<std::string, std::less<>> known_keys = {
       "name",          "host",    "port",    "tls",   "user",     "password", "password_env",
       "password_file", "mailbox", "archive", "after", "interval", "ca_file",  "allow_plaintext",
       "timeout",       "batch"};
   for (const auto& [key, node] : table) {
-    if (kKeys.find(key.str()) == kKeys.end()) {
+    if (known_keys.find(key.str()) == known_keys.end()) {
       return MakeError(ErrorCode::kConfig,
                        where + ": unknown key '" + std::string(key.str()) + "'");
     }

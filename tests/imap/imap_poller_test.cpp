@@ -75,6 +75,7 @@ int64_t QueryInt(const std::string& db_path, const std::string& sql) {
 // Sorted contents, so that folders compare as sets of messages.
 std::vector<std::string> Contents(const std::vector<fs::path>& files) {
   std::vector<std::string> out;
+  out.reserve(files.size());
   for (const fs::path& file : files) out.push_back(ReadFile(file));
   std::sort(out.begin(), out.end());
   return out;
@@ -91,26 +92,29 @@ void SetWritable(const fs::path& folder, bool writable) {
   }
 }
 
+// One Dovecot for the whole suite, stopped in TearDownTestSuite.
+TestDovecot* shared_dovecot = nullptr;
+
 class ImapPollerTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { dovecot_ = new TestDovecot(); }
+  static void SetUpTestSuite() { shared_dovecot = new TestDovecot(); }
   static void TearDownTestSuite() {
     if (getenv("DMARCD_IMAP_TEST_LOG") != nullptr)
-      fprintf(stderr, "%s", dovecot_->LogText().c_str());
-    delete dovecot_;
-    dovecot_ = nullptr;
+      fprintf(stderr, "%s", shared_dovecot->LogText().c_str());
+    delete shared_dovecot;
+    shared_dovecot = nullptr;
   }
 
   void SetUp() override {
-    ASSERT_TRUE(dovecot_->IsRunning()) << dovecot_->Failure();
+    ASSERT_TRUE(shared_dovecot->IsRunning()) << shared_dovecot->Failure();
     // Every test has its own user, so its own Maildir, and its own database.
     // Dovecot folds user names to lower case (auth_username_format %Lu).
     user_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     for (char& ch : user_) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    db_path_ = (dovecot_->Dir() / (user_ + ".db")).string();
+    db_path_ = (shared_dovecot->Dir() / (user_ + ".db")).string();
     account_.name = "reports";
     account_.host = "127.0.0.1";
-    account_.port = dovecot_->ImapPort();
+    account_.port = shared_dovecot->ImapPort();
     account_.tls = ImapTls::kNone;
     account_.user = user_;
     account_.password = "secret";
@@ -128,25 +132,25 @@ class ImapPollerTest : public ::testing::Test {
     for (const fs::path& file : files) {
       const std::string bytes = ReadFile(file);
       ASSERT_FALSE(bytes.empty()) << file;
-      dovecot_->Deliver(user_, bytes);
+      shared_dovecot->Deliver(user_, bytes);
     }
   }
 
   std::unique_ptr<ImapPoller> MakePoller() {
     return std::make_unique<ImapPoller>(
-        account_, [this](parser::Envelope envelope) { return IngestWithRetry(*writer_, envelope); },
+        account_,
+        [this](const parser::Envelope& envelope) { return IngestWithRetry(*writer_, envelope); },
         *state_);
   }
 
   PollStats PollOnce() { return MakePoller()->Poll(); }
 
   std::vector<std::string> Folder(const std::string& mailbox) const {
-    return Sorted(dovecot_->Messages(user_, mailbox));
+    return Sorted(shared_dovecot->Messages(user_, mailbox));
   }
 
   int64_t Count(const std::string& sql) const { return QueryInt(db_path_, sql); }
 
-  static TestDovecot* dovecot_;
   std::string user_;
   std::string db_path_;
   ImapAccount account_;
@@ -155,15 +159,13 @@ class ImapPollerTest : public ::testing::Test {
   std::unique_ptr<ImapStateStore> state_;
 };
 
-TestDovecot* ImapPollerTest::dovecot_ = nullptr;
-
 TEST_F(ImapPollerTest, FilesEveryMessageInTheFolderForItsOutcome) {
   Deliver(AggregateMails());
   Deliver(FailureMails());
   Deliver(InvalidMails());
 
   const PollStats stats = PollOnce();
-  ASSERT_FALSE(stats.error) << stats.error->ToString() << dovecot_->LogText();
+  ASSERT_FALSE(stats.error) << stats.error->ToString() << shared_dovecot->LogText();
   EXPECT_EQ(stats.seen, 20u);
   EXPECT_EQ(stats.stored, 16u);
   EXPECT_EQ(stats.duplicate, 0u);
@@ -216,7 +218,7 @@ TEST_F(ImapPollerTest, KeepLeavesMessagesAndDoesNotFetchThemAgain) {
   EXPECT_EQ(first.stored, 2u);
   EXPECT_EQ(first.rejected, 1u);
   EXPECT_EQ(Folder("INBOX").size(), 3u);
-  EXPECT_FALSE(fs::exists(dovecot_->MailboxDir(user_, "Archive/Aggregate")));
+  EXPECT_FALSE(fs::exists(shared_dovecot->MailboxDir(user_, "Archive/Aggregate")));
   EXPECT_EQ(Count("SELECT last_uid FROM imap_state WHERE account = 'reports'"), 3);
 
   EXPECT_EQ(PollOnce().seen, 0u);
@@ -237,15 +239,15 @@ TEST_F(ImapPollerTest, DeleteExpungesOnlyAfterTheCommit) {
   EXPECT_EQ(stats.stored, 1u);
   EXPECT_EQ(stats.rejected, 1u);
   EXPECT_TRUE(Folder("INBOX").empty());
-  EXPECT_FALSE(fs::exists(dovecot_->MailboxDir(user_, "Archive/Aggregate")));
+  EXPECT_FALSE(fs::exists(shared_dovecot->MailboxDir(user_, "Archive/Aggregate")));
   EXPECT_EQ(Count("SELECT count(*) FROM reports"), 1);
   EXPECT_EQ(Count("SELECT count(*) FROM rejected"), 1);
 }
 
 TEST_F(ImapPollerTest, ImplicitTlsWithTheTrustedCaWorks) {
   account_.tls = ImapTls::kImplicit;
-  account_.port = dovecot_->ImapsPort();
-  account_.ca_file = dovecot_->CaFile().string();
+  account_.port = shared_dovecot->ImapsPort();
+  account_.ca_file = shared_dovecot->CaFile().string();
   Deliver({AggregateMails()[0]});
 
   const PollStats stats = PollOnce();
@@ -257,7 +259,7 @@ TEST_F(ImapPollerTest, ImplicitTlsWithTheTrustedCaWorks) {
 TEST_F(ImapPollerTest, StartTlsWithTheTrustedCaWorks) {
   account_.tls = ImapTls::kStartTls;
   account_.host = "localhost";
-  account_.ca_file = dovecot_->CaFile().string();
+  account_.ca_file = shared_dovecot->CaFile().string();
   Deliver({AggregateMails()[0]});
 
   const PollStats stats = PollOnce();
@@ -267,8 +269,8 @@ TEST_F(ImapPollerTest, StartTlsWithTheTrustedCaWorks) {
 
 TEST_F(ImapPollerTest, RefusesACertificateFromAnUntrustedCa) {
   account_.tls = ImapTls::kImplicit;
-  account_.port = dovecot_->ImapsPort();
-  account_.ca_file = dovecot_->OtherCaFile().string();
+  account_.port = shared_dovecot->ImapsPort();
+  account_.ca_file = shared_dovecot->OtherCaFile().string();
   Deliver({AggregateMails()[0]});
 
   const PollStats stats = PollOnce();
@@ -305,7 +307,7 @@ TEST_F(ImapPollerTest, ConnectionCutMidFetchLosesNothingAndFilesNothingAsInvalid
   mails.resize(5);
   Deliver(mails);
   // The third message's literal is cut 200 bytes in.
-  test::CuttingProxy proxy(dovecot_->ImapPort(), "BODY[] {", 3, 200);
+  test::CuttingProxy proxy(shared_dovecot->ImapPort(), "BODY[] {", 3, 200);
   account_.port = proxy.Port();
   auto poller = MakePoller();
 
@@ -335,7 +337,7 @@ TEST_F(ImapPollerTest, CommittedButNotMovedIsMovedAsADuplicateNextTime) {
   // Aggregate is made unwritable for Dovecot, so the move after the commit
   // fails, as if dmarcd had died between the two.
   ASSERT_FALSE(PollOnce().error);
-  const fs::path aggregate = dovecot_->MailboxDir(user_, "Archive/Aggregate");
+  const fs::path aggregate = shared_dovecot->MailboxDir(user_, "Archive/Aggregate");
   ASSERT_TRUE(fs::exists(aggregate));
   std::vector<fs::path> mails = AggregateMails();
   mails.resize(2);

@@ -28,11 +28,11 @@ uint16_t FreePort() {
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
   socklen_t length = sizeof address;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  const bool bound = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+                     getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
   close(fd);
-  return ntohs(address.sin_port);
+  return bound ? ntohs(address.sin_port) : 0;
 }
 
 bool CanConnect(uint16_t port) {
@@ -186,7 +186,7 @@ void TestDovecot::Stop() {
 std::string TestDovecot::LogText() const { return ReadFile(dir_ / "dovecot.log"); }
 
 fs::path TestDovecot::MailboxDir(const std::string& user, const std::string& mailbox) const {
-  const fs::path maildir = dir_ / "mail" / user / "Maildir";
+  fs::path maildir = dir_ / "mail" / user / "Maildir";
   if (mailbox == "INBOX") return maildir;
   // Maildir++ (Dovecot's default layout): "Archive/Aggregate" lives in
   // ".Archive.Aggregate".
@@ -205,9 +205,8 @@ std::string TestDovecot::Deliver(const std::string& user, const std::string& byt
     }
   }
   // Maildir names: time, a unique part, the host (https://cr.yp.to/proto/maildir.html).
-  const std::string name = std::to_string(std::time(nullptr)) + ".M" +
-                           std::to_string(++delivered_) + "P" + std::to_string(getpid()) +
-                           ".dmarcd-test";
+  std::string name = std::to_string(std::time(nullptr)) + ".M" + std::to_string(++delivered_) +
+                     "P" + std::to_string(getpid()) + ".dmarcd-test";
   WriteFile(maildir / "new" / name, bytes);
   ChownNobody(maildir / "new" / name);
   return name;
@@ -225,6 +224,7 @@ std::vector<std::string> TestDovecot::Messages(const std::string& user,
   }
   std::sort(files.begin(), files.end());
   std::vector<std::string> messages;
+  messages.reserve(files.size());
   for (const fs::path& file : files) messages.push_back(ReadFile(file));
   return messages;
 }
@@ -314,11 +314,12 @@ CuttingProxy::CuttingProxy(uint16_t upstream_port, std::string pattern, int occu
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(impl_->listener, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  listen(impl_->listener, 4);
   socklen_t length = sizeof address;
-  getsockname(impl_->listener, reinterpret_cast<sockaddr*>(&address), &length);
-  port_ = ntohs(address.sin_port);
+  if (bind(impl_->listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+      listen(impl_->listener, 4) == 0 &&
+      getsockname(impl_->listener, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port_ = ntohs(address.sin_port);
+  }
   impl_->thread = std::thread([this] { impl_->Serve(); });
 }
 
