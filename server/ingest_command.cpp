@@ -56,6 +56,8 @@ void PrintParts(const parser::Envelope& envelope, const storage::EnvelopeOutcome
         << "\" outcome=" << storage::PartStatusName(part.status);
     if (part.error) {
       out << " reason=\"" << part.error->ToString() << "\"";
+    } else if (part.failure) {
+      out << " failure_report=" << part.report_pk << " domain=" << part.domain;
     } else {
       out << " report_id=\"" << part.report_id << "\" domain=" << part.domain
           << " records=" << part.records << " messages=" << part.messages;
@@ -83,6 +85,7 @@ IngestExit RunIngest(const Config& config, const IngestOptions& options, std::os
     return IsTransient(db.error().code) ? IngestExit::kUnstored : IngestExit::kUsage;
   }
   storage::Writer writer(**db, config.limits);
+  writer.SetFailurePrivacy(FailurePrivacyOf(config));
 
   Totals totals;
   const bool progress = isatty(STDERR_FILENO) == 1 && inputs->size() > kProgressThreshold;
