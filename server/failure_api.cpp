@@ -105,11 +105,13 @@ Result<Query> ParseQuery(const HttpRequest& request, const boost::urls::url_view
     } else if (key == "from" || key == "to") {
       auto time = ParseIsoTime(value);
       if (!time) {
-        return MakeError(ErrorCode::kInvalidArgument,
-                         "parameter '" + key +
-                             "': expected an ISO 8601 date (2025-01-01) or UTC date-time "
-                             "(2025-01-01T06:00:00Z), got '" +
-                             value + "'");
+        std::string message = "parameter '";
+        message += key;
+        message += "': expected an ISO 8601 date (2025-01-01) or UTC date-time ";
+        message += "(2025-01-01T06:00:00Z), got '";
+        message += value;
+        message += "'";
+        return MakeError(ErrorCode::kInvalidArgument, std::move(message));
       }
       (key == "from" ? query.filter.from : query.filter.to) = *time;
     } else if (key == "source_ip") {
