@@ -176,10 +176,18 @@ Result<void> Writer::Impl::ReparseRow(int64_t id, ReparseOutcome& totals) {
   const int64_t raw_pk = load->IsNull(1) ? 0 : load->Int(1);
   load.value() = Statement();
 
-  if (auto begun = store_.BeginReparse(envelope, id, raw_pk); !begun) {
+  // A failure report filed before dmarcd read them is stored as the
+  // privacy settings say, like a new one.
+  auto kept = ApplyFailurePrivacy(db_, envelope, privacy_);
+  if (!kept) {
+    return fail(kept.error());
+  }
+  const parser::Envelope& parsed_envelope = *kept ? **kept : envelope;
+
+  if (auto begun = store_.BeginReparse(parsed_envelope, id, raw_pk); !begun) {
     return fail(begun.error());
   }
-  if (auto parsed = parser::ParseEnvelope(envelope, limits_, store_); !parsed) {
+  if (auto parsed = parser::ParseEnvelope(parsed_envelope, limits_, store_); !parsed) {
     return fail(parsed.error());
   }
   auto outcome = store_.FinishEnvelope();
@@ -202,7 +210,9 @@ Result<void> Writer::Impl::ReparseRow(int64_t id, ReparseOutcome& totals) {
       return fail(marked.error());
     }
     for (const PartOutcome& part : outcome->parts) {
-      if (part.status != PartStatus::kStored) {
+      // rejected_recoveries links aggregate reports; a failure report
+      // counts as a recovery without a link.
+      if (part.status != PartStatus::kStored || part.failure) {
         continue;
       }
       if (auto linked = link->Bind(1, id).Bind(2, part.report_pk).Run(); !linked) {

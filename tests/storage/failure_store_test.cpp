@@ -254,6 +254,32 @@ TEST(RedactLocalPartsTest, HashesEveryLocalPartStably) {
   EXPECT_NE(RedactLocalParts(text, "other key"), once);
 }
 
+// A failure report filed as rejected before dmarcd read them is stored by
+// reparse, as the privacy settings say.
+TEST_F(FailureStoreTest, ReparseStoresAFailureReportRejectedEarlier) {
+  const std::string email = ReadFile(std::filesystem::path(DMARCD_TEST_DATA_DIR) / "cases" /
+                                     "23-forensic-base64-without-padding" / "failure.eml");
+  sqlite3_stmt* insert = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db_->Handle(),
+                               "INSERT INTO rejected (received_at, origin, name, code, message, "
+                               "size, sha256, bytes) VALUES (1, 'imap:INBOX/1', 'imap:INBOX/1', "
+                               "'unsupported', 'not yet', ?, 'abc', ?)",
+                               -1, &insert, nullptr),
+            SQLITE_OK);
+  sqlite3_bind_int64(insert, 1, static_cast<sqlite3_int64>(email.size()));
+  sqlite3_bind_blob(insert, 2, email.data(), static_cast<int>(email.size()), SQLITE_TRANSIENT);
+  ASSERT_EQ(sqlite3_step(insert), SQLITE_DONE);
+  sqlite3_finalize(insert);
+
+  auto reparsed = writer_->Reparse(std::nullopt);
+  ASSERT_TRUE(reparsed) << reparsed.error().ToString();
+  EXPECT_EQ(reparsed->recovered, 1);
+  EXPECT_EQ(QueryText(*db_, "SELECT subject FROM failure_reports"), "Salary adjustment form");
+  EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM failure_reports WHERE body IS NULL"), 1);
+  EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM rejected WHERE recovered_at IS NOT NULL"), 1);
+  EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM rejected_recoveries"), 0);
+}
+
 TEST_F(FailureStoreTest, RetentionDeletesOldReportsAndTheirRawCopies) {
   IngestFile("written/rfc9991_folded_multi.eml");
   ASSERT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM raw_inputs"), 1);
