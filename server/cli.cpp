@@ -1,6 +1,7 @@
 #include "server/cli.hpp"
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -28,10 +29,37 @@ constexpr const char* kIngestFooter = R"(Exit status:
   2  bad usage or configuration
   3  a transient or database failure left some input unstored: run again later)";
 
+constexpr const char* kReparseFooter = R"(Exit status:
+  0  done; rows that still do not parse stay in the rejected table
+  1  no rejected row has that ID
+  2  bad usage or configuration
+  3  a transient or database failure: run again later)";
+
+constexpr const char* kServeFooter =
+    "Stops cleanly on SIGINT or SIGTERM. Exit status: 0 after a clean stop, 2 bad "
+    "usage or configuration, 3 the database or port could not be opened.";
+
 constexpr const char* kConfigHelp =
     "Settings also come from DMARCD_<SECTION>_<KEY> environment variables "
     "(DMARCD_DATABASE_PATH, DMARCD_HTTP_LISTEN, ...); flags win over the environment, "
     "the environment over the file.";
+
+// A command's own footer replaces the one it would inherit, so the note on
+// environment variables is added back.
+std::string WithConfigHelp(const char* footer) {
+  return std::string(footer) + "\n\n" + kConfigHelp;
+}
+
+// Rejected rows are SQLite row ids, which start at 1. Without this check a
+// "-1" (which CLI11 takes as a number, not an option) reached the database
+// and came back as "not found".
+std::string CheckPositiveId(std::string& input) {
+  int64_t value = 0;
+  const char* end = input.data() + input.size();
+  auto [ptr, ec] = std::from_chars(input.data(), end, value);
+  if (ec == std::errc() && ptr == end && value > 0) return "";
+  return "must be a positive whole number (a row id of /api/v1/rejected), not '" + input + "'";
+}
 
 struct Globals {
   std::optional<std::string> config_file;
@@ -156,9 +184,7 @@ int RunCli(int argc, char** argv) {
       ->type_name("ADDRESS:PORT");
   serve->add_option("--port-file", port_file, "write the bound port number to this file")
       ->type_name("FILE");
-  serve->footer(
-      "Stops cleanly on SIGINT or SIGTERM. Exit status: 0 after a clean stop, 2 bad "
-      "usage or configuration, 3 the database or port could not be opened.");
+  serve->footer(WithConfigHelp(kServeFooter));
 
   CLI::App* ingest = app.add_subcommand(
       "ingest",
@@ -169,14 +195,16 @@ int RunCli(int argc, char** argv) {
       ->required();
   ingest->add_flag("--verbose,-v", ingest_options.verbose,
                    "print one line per report or rejected part with its outcome");
-  ingest->footer(kIngestFooter);
+  ingest->footer(WithConfigHelp(kIngestFooter));
 
   CLI::App* reparse = app.add_subcommand(
       "reparse",
       "Run rejected input through the current parser again (one row by ID, or all "
       "not yet recovered)");
   std::optional<int64_t> reparse_id;
-  reparse->add_option("ID", reparse_id, "id of one rejected row (see /api/v1/rejected)");
+  reparse->add_option("ID", reparse_id, "id of one rejected row (see /api/v1/rejected)")
+      ->check(CLI::Validator(CheckPositiveId, "POSITIVE"));
+  reparse->footer(WithConfigHelp(kReparseFooter));
 
   CLI::App* token = app.add_subcommand("token", "Manage API bearer tokens");
   token->require_subcommand(1);

@@ -522,10 +522,33 @@ TEST_F(DmarcdTest, CommandLineBasics) {
   EXPECT_EQ(version.status, 0);
   EXPECT_EQ(version.out.rfind("dmarcd 0.1.0 (schema ", 0), 0u) << version.out;
 
+  // The version needs no configuration, not even a readable one.
+  CommandResult any_config = Dmarcd({"--config", (dir_ / "missing.toml").string(), "version"});
+  EXPECT_EQ(any_config.status, 0) << any_config.err;
+  EXPECT_EQ(any_config.out, version.out);
+
   CommandResult help = Dmarcd({"ingest", "--help"});
   EXPECT_EQ(help.status, 0);
   EXPECT_NE(help.out.find("3  a transient or database failure"), std::string::npos) << help.out;
   EXPECT_NE(help.out.find("--config"), std::string::npos);
+  for (const std::string command : {"ingest", "serve", "reparse", "migrate"}) {
+    CommandResult command_help = Dmarcd({command, "--help"});
+    EXPECT_EQ(command_help.status, 0) << command;
+    EXPECT_NE(command_help.out.find("DMARCD_<SECTION>_<KEY> environment variables"),
+              std::string::npos)
+        << command_help.out;
+  }
+  CommandResult reparse_help = Dmarcd({"reparse", "--help"});
+  EXPECT_NE(reparse_help.out.find("Exit status:"), std::string::npos) << reparse_help.out;
+  EXPECT_NE(reparse_help.out.find("1  no rejected row has that ID"), std::string::npos)
+      << reparse_help.out;
+
+  for (const std::string bad_id : {"-1", "0", "x"}) {
+    CommandResult bad_reparse = Dmarcd({"reparse", bad_id});
+    EXPECT_EQ(bad_reparse.status, 2) << bad_id << ": " << bad_reparse.out << bad_reparse.err;
+    EXPECT_NE(bad_reparse.err.find("must be a positive whole number"), std::string::npos)
+        << bad_id << ": " << bad_reparse.err;
+  }
 
   CommandResult bad_scope = Dmarcd({"token", "add", "x", "--scope", "everything"});
   EXPECT_EQ(bad_scope.status, 2);
