@@ -98,6 +98,9 @@ Result<Query> ParseQuery(const boost::urls::url_view& url, const std::set<std::s
   std::set<std::string> seen;
 
   for (const auto& param : url.params()) {
+    // An empty piece ("?", "a=1&&b=2") or an empty value ("domain=", what a
+    // form sends for a field left blank) means the parameter is absent.
+    if (param.value.empty()) continue;
     const std::string key(param.key);
     const std::string value(param.value);
     if (allowed.count(key) == 0) {
@@ -112,9 +115,6 @@ Result<Query> ParseQuery(const boost::urls::url_view& url, const std::set<std::s
       // case-insensitively, RFC 4343).
       std::string domain = value;
       for (char& ch : domain) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      if (domain.empty()) {
-        return MakeError(ErrorCode::kInvalidArgument, "parameter 'domain': must not be empty");
-      }
       query.filter.domain = domain;
     } else if (key == "from" || key == "to") {
       auto time = ParseIsoTime(value);

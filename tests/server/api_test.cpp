@@ -116,6 +116,27 @@ TEST_F(ApiTest, RejectsBadQueryParameters) {
   ExpectBadParameter("/api/v1/reports?limit=1&limit=2", "parameter 'limit' given twice");
 }
 
+TEST_F(ApiTest, EmptyQueryParametersCountAsAbsent) {
+  const std::string plain = Call("GET", "/api/v1/summary").body;
+  for (const std::string target :
+       {"/api/v1/summary?", "/api/v1/summary?domain=&from=&to=", "/api/v1/summary?&&domain&"}) {
+    HttpResponse response = Call("GET", target);
+    EXPECT_EQ(response.status, 200) << target << ": " << response.body;
+    EXPECT_EQ(response.body, plain) << target;
+  }
+  json::object reports = Json(Call("GET", "/api/v1/reports?domain=&limit=&offset=&from="));
+  EXPECT_EQ(reports.at("total").as_int64(), 1);
+  EXPECT_EQ(reports.at("limit").as_int64(), 100);
+  for (const std::string target :
+       {"/api/v1/domains?", "/api/v1/timeseries?to=", "/api/v1/rejected?limit=&offset=",
+        "/api/v1/reports?&domain=stalw.art&"}) {
+    HttpResponse response = Call("GET", target);
+    EXPECT_EQ(response.status, 200) << target << ": " << response.body;
+  }
+  // A value still has to be right, and a name still has to be known.
+  ExpectBadParameter("/api/v1/summary?domain=&colour=blue", "unknown parameter 'colour'");
+}
+
 TEST_F(ApiTest, ListsReportsWithFiltersAndPaging) {
   json::object all = Json(Call("GET", "/api/v1/reports"));
   EXPECT_EQ(all.at("total").as_int64(), 1);
