@@ -322,6 +322,11 @@ HttpResponse Unauthorized(std::string_view message) {
 
 bool IsRead(const std::string& method) { return method == "GET" || method == "HEAD"; }
 
+// What a 405 lists in Allow (RFC 9110 section 10.2.1): every method the
+// route takes, the upload included.
+constexpr const char* kReadMethods = "GET, HEAD";
+constexpr const char* kReportsMethods = "GET, HEAD, POST";
+
 }  // namespace
 
 Api::Api(ReaderPool& readers, IngestQueue* queue, TokenCheck tokens, ApiOptions options)
@@ -358,7 +363,7 @@ void Api::Route(const HttpRequest& request, Respond& respond) {
   };
 
   if (path == "/healthz") {
-    if (!IsRead(request.method)) return reply(MethodNotAllowed("GET, HEAD"));
+    if (!IsRead(request.method)) return reply(MethodNotAllowed(kReadMethods));
     auto lease = readers_.Acquire();
     auto version = lease.Database().SchemaVersion();
     if (!version) {
@@ -373,7 +378,9 @@ void Api::Route(const HttpRequest& request, Respond& respond) {
   if (path == "/api/v1/reports" && request.method == "POST") return Upload(request, respond);
 
   if (path.rfind("/api/", 0) == 0) {
-    if (!IsRead(request.method)) return reply(MethodNotAllowed("GET, HEAD"));
+    if (!IsRead(request.method)) {
+      return reply(MethodNotAllowed(path == "/api/v1/reports" ? kReportsMethods : kReadMethods));
+    }
 
     if (path == "/api/v1/domains") {
       auto query = ParseQuery(url, {});

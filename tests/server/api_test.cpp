@@ -83,6 +83,13 @@ class ApiTest : public ::testing::Test {
     return json::parse(response.body).as_object();
   }
 
+  static std::string Header(const HttpResponse& response, const std::string& name) {
+    for (const auto& [key, value] : response.extra_headers) {
+      if (key == name) return value;
+    }
+    return "";
+  }
+
   void ExpectBadParameter(const std::string& target, const std::string& mention) {
     HttpResponse response = Call("GET", target);
     EXPECT_EQ(response.status, 400) << target;
@@ -183,6 +190,18 @@ TEST_F(ApiTest, UnknownPathsAndReportsAre404) {
   EXPECT_EQ(Call("GET", "/api/v1/nothing").status, 404);
   EXPECT_EQ(Call("GET", "/no-such-page.html").status, 404);
   EXPECT_EQ(Call("DELETE", "/api/v1/reports").status, 405);
+}
+
+TEST_F(ApiTest, MethodNotAllowedListsWhatTheRouteTakes) {
+  HttpResponse reports = Call("DELETE", "/api/v1/reports");
+  EXPECT_EQ(reports.status, 405);
+  EXPECT_EQ(Header(reports, "Allow"), "GET, HEAD, POST");
+  EXPECT_EQ(Json(reports).at("error").at("message").as_string(), "allowed: GET, HEAD, POST");
+  for (const std::string target : {"/api/v1/summary", "/api/v1/reports/1", "/healthz", "/"}) {
+    HttpResponse response = Call("POST", target);
+    EXPECT_EQ(response.status, 405) << target;
+    EXPECT_EQ(Header(response, "Allow"), "GET, HEAD") << target;
+  }
 }
 
 TEST_F(ApiTest, HealthzChecksTheDatabase) {
