@@ -20,6 +20,15 @@ namespace json = boost::json;
 constexpr int64_t kDefaultLimit = 100;
 constexpr int64_t kMaxLimit = 1000;
 
+// Sent with every page of the dashboard: scripts only from the files served
+// here (Chart.js included), so markup injected into a page (a hostile
+// org_name, say) can neither run nor load anything; no plugins, no <base>,
+// no framing by other sites. Inline styles may restyle a page but run
+// nothing, so they stay allowed.
+constexpr const char* kDashboardPolicy =
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
 HttpResponse JsonResponse(int status, const json::value& body) {
   HttpResponse response;
   response.status = status;
@@ -475,15 +484,19 @@ void Api::Route(const HttpRequest& request, Respond& respond) {
     return reply(ErrorResponse(404, ErrorCodeName(ErrorCode::kNotFound), "no such endpoint"));
   }
 
-  if (!IsRead(request.method)) return reply(MethodNotAllowed("GET, HEAD"));
+  auto reply_page = [&reply](HttpResponse response) {
+    response.extra_headers.emplace_back("Content-Security-Policy", kDashboardPolicy);
+    reply(std::move(response));
+  };
+  if (!IsRead(request.method)) return reply_page(MethodNotAllowed(kReadMethods));
   const web::Asset* asset = web::FindAsset(path);
   if (asset == nullptr) {
-    return reply(ErrorResponse(404, ErrorCodeName(ErrorCode::kNotFound), "no such page"));
+    return reply_page(ErrorResponse(404, ErrorCodeName(ErrorCode::kNotFound), "no such page"));
   }
   HttpResponse response;
   response.content_type = std::string(asset->content_type);
   response.body = std::string(asset->body);
-  reply(std::move(response));
+  reply_page(std::move(response));
 }
 
 void Api::Upload(const HttpRequest& request, Respond& respond) {

@@ -18,7 +18,8 @@
 // {"error":{"code","message"}}. An unknown or malformed query parameter is
 // a 400 invalid_argument naming it; an empty one ("domain=", or an empty
 // piece as in "?" or "a=1&&b=2") counts as absent. A method a path does
-// not take is a 405 whose Allow lists the ones it does.
+// not take is a 405 whose Allow lists the ones it does. Dashboard pages
+// carry a Content-Security-Policy that allows only the files served here.
 //
 // Thread safety: Handle may be called from any number of threads at once.
 // Reads borrow a connection from the ReaderPool; an upload is handed to the

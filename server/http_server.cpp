@@ -142,6 +142,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
         static_cast<http::status>(response.status), version_);
     message->set(http::field::server, "dmarcd");
     message->set(http::field::content_type, response.content_type);
+    // Every response, the server's own refusals too: a browser must never
+    // guess a type other than the one declared (an upload echoed in an
+    // error message must not run as HTML or script).
+    message->set("X-Content-Type-Options", "nosniff");
     for (const auto& [name, value] : response.extra_headers) message->set(name, value);
     message->body() = std::move(response.body);
     message->keep_alive(keep_alive_);

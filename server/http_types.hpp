@@ -21,7 +21,8 @@ struct HttpRequest {
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
-  // Headers besides Content-Type, Content-Length, Server and Connection.
+  // Headers besides Content-Type, Content-Length, Server, Connection and
+  // X-Content-Type-Options (always nosniff), which the server sets.
   std::vector<std::pair<std::string, std::string>> extra_headers;
   std::string body;
 };

@@ -204,6 +204,17 @@ TEST_F(ApiTest, MethodNotAllowedListsWhatTheRouteTakes) {
   }
 }
 
+TEST_F(ApiTest, DashboardPagesCarryAContentSecurityPolicy) {
+  const std::string policy =
+      "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+      "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+  for (const std::string target : {"/", "/index.html", "/app.js", "/style.css", "/missing.html"}) {
+    HttpResponse response = Call("GET", target);
+    EXPECT_EQ(Header(response, "Content-Security-Policy"), policy) << target;
+  }
+  EXPECT_EQ(Call("GET", "/").status, 200);
+}
+
 TEST_F(ApiTest, HealthzChecksTheDatabase) {
   HttpResponse health = Call("GET", "/healthz");
   EXPECT_EQ(health.status, 200);

@@ -405,6 +405,14 @@ TEST_F(DmarcdTest, ServeAuthorisesUploadsAndAnswersQueries) {
   HttpResult index = Request("GET", "/");
   EXPECT_EQ(index.status, 200);
   EXPECT_NE(index.headers.find("text/html"), std::string::npos);
+  EXPECT_NE(index.headers.find("Content-Security-Policy: default-src 'self'; script-src 'self'; "),
+            std::string::npos)
+      << index.headers;
+  EXPECT_NE(index.headers.find("X-Content-Type-Options: nosniff"), std::string::npos);
+  EXPECT_NE(Request("GET", "/api/v1/summary").headers.find("X-Content-Type-Options: nosniff"),
+            std::string::npos);
+  EXPECT_NE(Request("GET", "/api/v1/summary?").headers.find("X-Content-Type-Options: nosniff"),
+            std::string::npos);
   EXPECT_EQ(Request("GET", "/no/such/page").status, 404);
 }
 
@@ -419,6 +427,8 @@ TEST_F(DmarcdTest, UploadAboveTheLimitIs413) {
       Request("POST", "/api/v1/reports",
               ReadFile(DataPath("fastmail_four-records-multi-dkim_stalwart.xml")), token);
   EXPECT_EQ(small.status, 201) << small.body;
+  // The server's own refusals carry the same headers as the API's answers.
+  EXPECT_NE(big.headers.find("X-Content-Type-Options: nosniff"), std::string::npos);
 }
 
 class IngestTest : public DmarcdTest {
