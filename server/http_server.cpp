@@ -63,7 +63,33 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     if (ec) return OnReadError(ec);
     version_ = parser_->get().version();
     // An announced Content-Length above the body limit already failed the
-    // header read with body_limit (OnReadError), before any body was read.
+    // header read with body_limit (OnReadError), before any body was read,
+    // so a client that asked for 100-continue got its 413 instead.
+    if (WantsContinue()) return WriteContinue();
+    ReadBody();
+  }
+
+  // RFC 9110 section 10.1.1: a client that sent "Expect: 100-continue"
+  // waits for an interim 100 before the body (curl for a second, by
+  // default, on bodies above 1 MiB). An HTTP/1.0 request's expectation
+  // must be ignored, and a request without a body has nothing to wait for.
+  bool WantsContinue() const {
+    const auto& message = parser_->get();
+    if (message.version() < 11 || parser_->is_done()) return false;
+    return beast::iequals(message[http::field::expect], "100-continue");
+  }
+
+  void WriteContinue() {
+    auto interim =
+        std::make_shared<http::response<http::empty_body>>(http::status::continue_, version_);
+    http::async_write(stream_, *interim,
+                      [self = shared_from_this(), interim](beast::error_code ec, std::size_t) {
+                        if (ec) return self->Close();
+                        self->ReadBody();
+                      });
+  }
+
+  void ReadBody() {
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpConnection::OnBody, shared_from_this()));
   }

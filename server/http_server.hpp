@@ -2,7 +2,9 @@
 // Beast): accepts connections on a few io threads, reads one request at a
 // time per connection (keep-alive), converts it to an HttpRequest and hands
 // it to the handler; the response may come back on any thread and is
-// posted to the connection's strand before it is written.
+// posted to the connection's strand before it is written. A request with
+// "Expect: 100-continue" gets its 100 Continue once the header passed the
+// checks below, or the refusal at once.
 //
 // Limits: header block 16 KiB (431), body max_body_bytes (413, checked
 // against Content-Length before the body is read), 30 s to read a request;
