@@ -546,7 +546,13 @@ void Api::Upload(const HttpRequest& request, Respond& respond) {
     return;
   }
 
-  parser::Envelope envelope{request.body, "http:" + (*token)->name};
+  // Numbered, and with who sent it from where: the rejected table and the
+  // log then tell one upload from another by the same token.
+  const uint64_t upload_no = ++uploads_;
+  std::string origin = "http:upload/" + std::to_string(upload_no) + " token=" + (*token)->name +
+                       " client=" + (request.client_address.empty() ? "-" : request.client_address);
+  Log("http")->debug("origin={} bytes={} queued", origin, request.body.size());
+  parser::Envelope envelope{request.body, std::move(origin)};
   queue_->Submit(std::move(envelope),
                  [done = std::move(respond)](Result<storage::EnvelopeOutcome> outcome) {
                    done(outcome ? UploadResponse(*outcome) : FromError(outcome.error()));

@@ -21,12 +21,17 @@
 // not take is a 405 whose Allow lists the ones it does. Dashboard pages
 // carry a Content-Security-Policy that allows only the files served here.
 //
+// An upload's origin, as stored for rejected input and logged, is
+// "http:upload/<N> token=<name> client=<address>", N counting the uploads
+// this Api accepted since it was made.
+//
 // Thread safety: Handle may be called from any number of threads at once.
 // Reads borrow a connection from the ReaderPool; an upload is handed to the
 // IngestQueue and `respond` is called later from the writer thread, so the
 // caller must move the response to its own executor.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -70,6 +75,7 @@ class Api {
   IngestQueue* queue_;
   TokenCheck tokens_;
   ApiOptions options_;
+  std::atomic<uint64_t> uploads_{0};
 };
 
 }  // namespace dmarcd::server

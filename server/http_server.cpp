@@ -41,7 +41,12 @@ struct Shared {
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
   HttpConnection(tcp::socket&& socket, std::shared_ptr<const Shared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+      : stream_(std::move(socket)), shared_(std::move(shared)) {
+    // Taken now: once the peer has gone, remote_endpoint fails.
+    beast::error_code ec;
+    const auto peer = stream_.socket().remote_endpoint(ec);
+    if (!ec) client_address_ = peer.address().to_string();
+  }
 
   void Run() {
     net::dispatch(stream_.get_executor(),
@@ -108,6 +113,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
       request.headers[name] = std::string(field.value());
     }
     request.body = std::move(message.body());
+    request.client_address = client_address_;
     keep_alive_ = message.keep_alive();
     head_ = message.method() == http::verb::head;
     started_ = std::chrono::steady_clock::now();
@@ -241,6 +247,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::chrono::steady_clock::time_point started_;
   std::string method_;
   std::string target_;
+  std::string client_address_;  // the peer's IP address, empty if unknown
 };
 
 }  // namespace

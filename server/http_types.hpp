@@ -16,6 +16,8 @@ struct HttpRequest {
   // Header names in lower case; a repeated header keeps its last value.
   std::map<std::string, std::string> headers;
   std::string body;
+  // The peer's IP address ("127.0.0.1", "::1"); empty when unknown.
+  std::string client_address;
 };
 
 struct HttpResponse {

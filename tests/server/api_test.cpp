@@ -9,6 +9,7 @@
 #include <future>
 #include <iterator>
 #include <random>
+#include <set>
 
 #include "storage/database.hpp"
 #include "storage/tokens.hpp"
@@ -69,7 +70,7 @@ class ApiTest : public ::testing::Test {
 
   HttpResponse Call(const std::string& method, const std::string& target,
                     std::map<std::string, std::string> headers = {}, std::string body = "") {
-    HttpRequest request{method, target, std::move(headers), std::move(body)};
+    HttpRequest request{method, target, std::move(headers), std::move(body), "192.0.2.7"};
     auto promise = std::make_shared<std::promise<HttpResponse>>();
     auto future = promise->get_future();
     api_->Handle(request,
@@ -244,6 +245,22 @@ TEST_F(ApiTest, UploadAboveTheLimitIs413) {
                                std::string(100001, 'x'));
   EXPECT_EQ(response.status, 413);
   EXPECT_EQ(Json(response).at("error").at("code").as_string(), "too_large");
+}
+
+TEST_F(ApiTest, UploadOriginNamesTheUploadTokenAndClient) {
+  auto secret = storage::AddToken(*token_db_, "mailserver", storage::TokenScope::kIngest);
+  ASSERT_TRUE(secret);
+  const std::map<std::string, std::string> auth = {{"authorization", "Bearer " + *secret}};
+  EXPECT_EQ(Call("POST", "/api/v1/reports", auth, "not a report").status, 422);
+  EXPECT_EQ(Call("POST", "/api/v1/reports", auth, "not a report either").status, 422);
+
+  json::object rejected = Json(Call("GET", "/api/v1/rejected"));
+  std::set<std::string> origins;
+  for (const auto& row : rejected.at("items").as_array()) {
+    origins.insert(std::string(row.at("origin").as_string()));
+  }
+  EXPECT_EQ(origins, (std::set<std::string>{"http:upload/1 token=mailserver client=192.0.2.7",
+                                            "http:upload/2 token=mailserver client=192.0.2.7"}));
 }
 
 TEST_F(ApiTest, UploadGoesThroughTheQueue) {
