@@ -1,10 +1,47 @@
 #include "server/ingest_queue.hpp"
 
 #include <exception>
+#include <string>
 
 #include "server/logging.hpp"
 
 namespace dmarcd::server {
+namespace {
+
+// Keeps a reason on its one log line and inside its quotes: the message
+// may quote the input it refused.
+std::string Quote(std::string_view text) {
+  std::string out = "\"";
+  for (const char ch : text) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (ch == '\n' || ch == '\r' || ch == '\t') {
+      out += ' ';
+    } else {
+      out += ch;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+// Why the envelope's parts were rejected, to append to its log line:
+// ` reason="..."` for one part, ` reasons="...; ..."` for several, nothing
+// when no part was rejected.
+std::string RejectionReasons(const storage::EnvelopeOutcome& outcome) {
+  std::string joined;
+  int rejected = 0;
+  for (const storage::PartOutcome& part : outcome.parts) {
+    if (part.status != storage::PartStatus::kRejected) continue;
+    if (rejected++ > 0) joined += "; ";
+    joined += part.error ? part.error->ToString() : std::string("unknown");
+  }
+  if (rejected == 0) return "";
+  return (rejected == 1 ? " reason=" : " reasons=") + Quote(joined);
+}
+
+}  // namespace
 
 Result<storage::EnvelopeOutcome> IngestWithRetry(storage::Writer& writer,
                                                  const parser::Envelope& envelope,
@@ -21,9 +58,15 @@ Result<storage::EnvelopeOutcome> IngestWithRetry(storage::Writer& writer,
                         std::chrono::steady_clock::now() - start)
                         .count();
     if (outcome) {
-      log->info("envelope={} origin={} outcome={} reports={} records={} ms={}", envelope_no,
-                envelope.origin, storage::PartStatusName(outcome->Overall()),
-                outcome->Count(storage::PartStatus::kStored), outcome->Records(), ms);
+      // Rejected input is a warning (the service goes on, but someone may
+      // want to look), and the line says why.
+      const std::string reasons = RejectionReasons(*outcome);
+      const bool rejected =
+          !reasons.empty() || outcome->Overall() == storage::PartStatus::kRejected;
+      log->log(rejected ? spdlog::level::warn : spdlog::level::info,
+               "envelope={} origin={} outcome={} reports={} records={} ms={}{}", envelope_no,
+               envelope.origin, storage::PartStatusName(outcome->Overall()),
+               outcome->Count(storage::PartStatus::kStored), outcome->Records(), ms, reasons);
       return outcome;
     }
 

@@ -31,7 +31,8 @@ struct RetryPolicy {
 };
 
 // Writer::Ingest with retries of transient errors; logs one line per
-// envelope (outcome, counts, duration) on the "storage" logger.
+// envelope (outcome, counts, duration) on the "storage" logger: info, or
+// warn with the reason of each rejected part when any part was rejected.
 Result<storage::EnvelopeOutcome> IngestWithRetry(storage::Writer& writer,
                                                  const parser::Envelope& envelope,
                                                  const RetryPolicy& retry = {});

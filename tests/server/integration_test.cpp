@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
 #include <csignal>
@@ -288,6 +289,12 @@ TEST_F(DmarcdTest, ServeAuthorisesUploadsAndAnswersQueries) {
   EXPECT_EQ(rejected_row.at("sha256").as_string().size(), 64u);
   EXPECT_EQ(Int(rejected_row.at("size")), static_cast<int64_t>(bad.size()));
   EXPECT_FALSE(rejected_row.at("recovered").as_bool());
+  const std::string log = ReadFile(server_log_);
+  EXPECT_NE(log.find("storage warning: envelope="), std::string::npos) << log;
+  EXPECT_NE(log.find("origin=" + origin + " outcome=rejected reports=0 records=0 ms="),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find(" reason=\"" + reason_code + ": "), std::string::npos) << log;
 
   // Domains.
   json::object domains = Get("/api/v1/domains");
@@ -507,6 +514,39 @@ TEST_F(IngestTest, RejectedFileExitsOne) {
   EXPECT_EQ(reparse.out, "reparse: tried=1 recovered=0 still_rejected=1\n");
   CommandResult reparse_one = Dmarcd({"reparse", "1"});
   EXPECT_EQ(reparse_one.out, "reparse: tried=1 recovered=0 still_rejected=1\n") << reparse_one.err;
+}
+
+TEST_F(IngestTest, RejectionIsLoggedAsAWarningWithItsReason) {
+  CommandResult run = Dmarcd({"ingest", DataPath("case07_gzip-payload-not-xml.xml.gz")});
+  EXPECT_EQ(run.status, 1) << run.err;
+  EXPECT_NE(run.err.find("storage warning: envelope=1 origin=file:"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("outcome=rejected reports=0 records=0 ms="), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find(" reason=\""), std::string::npos) << run.err;
+  EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
+}
+
+TEST_F(IngestTest, SeveralRejectedPartsAreLoggedOnOneLine) {
+  const std::string mail_path = (dir_ / "two-bad-parts.eml").string();
+  {
+    std::ofstream mail(mail_path, std::ios::binary);
+    mail << "From: dmarc@example.org\r\nTo: reports@example.com\r\n"
+         << "Subject: Report domain: example.com\r\nMIME-Version: 1.0\r\n"
+         << "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+         << "--b\r\nContent-Type: application/xml\r\n"
+         << "Content-Disposition: attachment; filename=\"one.xml\"\r\n\r\n"
+         << "<feedback>broken\r\n"
+         << "--b\r\nContent-Type: application/xml\r\n"
+         << "Content-Disposition: attachment; filename=\"two.xml\"\r\n\r\n"
+         << "<other>not a report</other>\r\n"
+         << "--b--\r\n";
+  }
+  CommandResult run = Dmarcd({"ingest", "--verbose", mail_path});
+  EXPECT_EQ(run.status, 1) << run.out << run.err;
+  EXPECT_NE(run.out.find("rejected=2"), std::string::npos) << run.out;
+  EXPECT_NE(run.err.find("outcome=rejected reports=0 records=0 ms="), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find(" reasons=\""), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("; "), std::string::npos) << run.err;
+  EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
 }
 
 TEST_F(IngestTest, MboxIsSplitIntoMessages) {
