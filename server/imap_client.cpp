@@ -168,6 +168,7 @@ Result<std::string> ImapClient::Run(const std::string& path, const std::string& 
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, command.empty() ? nullptr : command.c_str());
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
   const CURLcode code = curl_easy_perform(curl);
+  last_code_ = code;
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
   if (code != CURLE_OK) {
     // The command word, never its arguments: they may name private folders.
@@ -203,7 +204,7 @@ Result<MailboxStatus> ImapClient::Status(const std::string& mailbox) {
   if (!body) {
     // A tagged NO to STATUS is the server saying the mailbox is not there
     // (RFC 3501 section 6.3.10); libcurl reports it as a refused command.
-    if (body.error().message.find(curl_easy_strerror(CURLE_QUOTE_ERROR)) != std::string::npos) {
+    if (last_code_ == CURLE_QUOTE_ERROR) {
       return MakeError(ErrorCode::kNotFound, "mailbox " + mailbox + " does not exist");
     }
     return tl::unexpected(body.error());

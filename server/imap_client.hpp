@@ -84,6 +84,7 @@ class ImapClient {
   void* curl_;  // CURL*, kept out of the header
   std::string base_url_;
   std::string body_;
+  int last_code_ = 0;  // the CURLcode of the last transfer
   std::atomic<bool> stopped_{false};
   std::set<std::string> capabilities_;
 };

@@ -202,6 +202,9 @@ PollStats ImapPoller::Poll() {
     for (size_t i = begin; i < end; ++i) {
       const uint32_t uid = (*uids)[i];
       ++stats.seen;
+      // TODO(#6): ask for RFC822.SIZE first and leave a message above
+      // limits.max_envelope_bytes on the server instead of downloading it
+      // whole only for the pipeline to reject it.
       auto bytes = client_.Fetch(account_.mailbox, uid);
       if (!bytes && bytes.error().code == ErrorCode::kNotFound) {
         log->debug("account={} uid={} gone before it was fetched", account_.name, uid);
