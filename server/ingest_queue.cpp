@@ -1,5 +1,6 @@
 #include "server/ingest_queue.hpp"
 
+#include <ctime>
 #include <exception>
 #include <string>
 
@@ -84,11 +85,20 @@ Result<storage::EnvelopeOutcome> IngestWithRetry(storage::Writer& writer,
   }
 }
 
+FailureSettings FailureSettingsOf(const Config& config) {
+  FailureSettings settings;
+  settings.privacy = FailurePrivacyOf(config);
+  settings.retention_seconds =
+      storage::ParseRetention(config.retention.failure_retention).value_or(std::nullopt);
+  return settings;
+}
+
 IngestQueue::IngestQueue(std::unique_ptr<storage::Database> db, const parser::Limits& limits,
-                         RetryPolicy retry)
+                         RetryPolicy retry, FailureSettings failure)
     : db_(std::move(db)),
       writer_(std::make_unique<storage::Writer>(*db_, limits)),
       retry_(retry),
+      failure_(failure),
       thread_([this] { Run(); }) {}
 
 IngestQueue::~IngestQueue() { Stop(); }
@@ -116,12 +126,36 @@ void IngestQueue::Stop() {
   db_.reset();
 }
 
+// Retention runs on this thread, between envelopes, because it writes and
+// this thread owns the only write connection.
+void IngestQueue::DeleteOldFailureReports() {
+  const int64_t cutoff = static_cast<int64_t>(std::time(nullptr)) - *failure_.retention_seconds;
+  auto deleted = storage::DeleteFailureReportsBefore(*db_, cutoff);
+  if (!deleted) {
+    Log("storage")->warn("retention=failure_reports error=\"{}\"", deleted.error().ToString());
+    return;
+  }
+  Log("storage")->info("retention=failure_reports deleted={}", *deleted);
+}
+
 void IngestQueue::Run() {
+  constexpr auto kRetentionPeriod = std::chrono::hours(24);
+  writer_->SetFailurePrivacy(failure_.privacy);
+  auto next_retention = std::chrono::steady_clock::now();
   for (;;) {
+    if (failure_.retention_seconds && std::chrono::steady_clock::now() >= next_retention) {
+      DeleteOldFailureReports();
+      next_retention = std::chrono::steady_clock::now() + kRetentionPeriod;
+    }
     Item item;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !items_.empty(); });
+      auto ready = [this] { return stopping_ || !items_.empty(); };
+      if (!failure_.retention_seconds) {
+        wake_.wait(lock, ready);
+      } else if (!wake_.wait_until(lock, next_retention, ready)) {
+        continue;  // time for retention
+      }
       // Drain before stopping: every queued envelope was promised an answer.
       if (items_.empty()) return;
       item = std::move(items_.front());

@@ -13,12 +13,15 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "parser/envelope.hpp"
 #include "parser/error.hpp"
 #include "parser/limits.hpp"
+#include "server/config.hpp"
 #include "storage/database.hpp"
+#include "storage/failure_store.hpp"
 #include "storage/writer.hpp"
 
 namespace dmarcd::server {
@@ -37,13 +40,25 @@ Result<storage::EnvelopeOutcome> IngestWithRetry(storage::Writer& writer,
                                                  const parser::Envelope& envelope,
                                                  const RetryPolicy& retry = {});
 
+// What the writer thread does about failure reports besides storing them.
+struct FailureSettings {
+  storage::FailurePrivacy privacy;  // given to the Writer
+  // Failure reports received more than this many seconds ago are deleted
+  // (storage::DeleteFailureReportsBefore) when the writer thread starts and
+  // every 24 hours after, between envelopes; nullopt keeps them.
+  std::optional<int64_t> retention_seconds;
+};
+
+// [privacy] and [retention] of a validated configuration.
+FailureSettings FailureSettingsOf(const Config& config);
+
 class IngestQueue {
  public:
   using Callback = std::function<void(Result<storage::EnvelopeOutcome>)>;
 
   // Takes the read-write connection and starts the writer thread.
   IngestQueue(std::unique_ptr<storage::Database> db, const parser::Limits& limits,
-              RetryPolicy retry = {});
+              RetryPolicy retry = {}, FailureSettings failure = {});
   // Stops (see Stop).
   ~IngestQueue();
   IngestQueue(const IngestQueue&) = delete;
@@ -64,10 +79,12 @@ class IngestQueue {
   };
 
   void Run();
+  void DeleteOldFailureReports();
 
   std::unique_ptr<storage::Database> db_;
   std::unique_ptr<storage::Writer> writer_;
   RetryPolicy retry_;
+  FailureSettings failure_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Item> items_;

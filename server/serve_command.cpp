@@ -83,7 +83,7 @@ int RunServe(const Config& config, const ServeOptions& options) {
     return ExitFor(readers.error());
   }
 
-  IngestQueue queue(std::move(*writer_db), config.limits);
+  IngestQueue queue(std::move(*writer_db), config.limits, RetryPolicy{}, FailureSettingsOf(config));
   Api api(**readers, &queue, tokens, ApiOptions{config.http.max_upload_bytes});
 
   HttpServerOptions http_options;
