@@ -8,6 +8,15 @@
 namespace dmarcd::server {
 namespace {
 
+// Built step by step: g++ 12 at -O2 warns (-Wrestrict, a false positive)
+// about "'" + std::string(...).
+tl::unexpected<Error> NotADuration(std::string_view text) {
+  std::string message = "'";
+  message += text;
+  message += "' is not a duration";
+  return MakeError(ErrorCode::kConfig, std::move(message));
+}
+
 Result<std::string> ReadSecretFile(const std::string& path, const std::string& where) {
   std::ifstream file(path, std::ios::binary);
   if (!file) return MakeError(ErrorCode::kConfig, where + ": cannot read password_file " + path);
@@ -145,7 +154,7 @@ Result<std::chrono::seconds> ParseInterval(std::string_view text) {
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, number);
   if (ec != std::errc() || number < 1) {
-    return MakeError(ErrorCode::kConfig, "'" + std::string(text) + "' is not a duration");
+    return NotADuration(text);
   }
   const std::string_view unit(ptr, static_cast<size_t>(end - ptr));
   int64_t scale = 0;
@@ -159,7 +168,7 @@ Result<std::chrono::seconds> ParseInterval(std::string_view text) {
     scale = 86400;
   }
   if (scale == 0 || number > int64_t{366} * 86400 / scale) {
-    return MakeError(ErrorCode::kConfig, "'" + std::string(text) + "' is not a duration");
+    return NotADuration(text);
   }
   return std::chrono::seconds(number * scale);
 }
