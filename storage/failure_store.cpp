@@ -91,6 +91,16 @@ bool MayBeFailureReport(std::string_view bytes) {
          parser::LooksLikeNonStandardFailureReport(bytes);
 }
 
+// The email's header block (RFC 5322 section 2.1), up to its blank line.
+std::string OuterHeaders(std::string_view email) {
+  for (std::string_view blank : {"\r\n\r\n", "\n\n"}) {
+    if (size_t end = email.find(blank); end != std::string_view::npos) {
+      return std::string(email.substr(0, end + blank.size()));
+    }
+  }
+  return std::string(email);
+}
+
 std::string Lines(const std::vector<std::string>& items) {
   std::string text;
   for (const std::string& item : items) {
@@ -161,13 +171,16 @@ Result<std::optional<parser::Envelope>> ApplyFailurePrivacy(Database& db,
 
   auto report = parser::ParseFailureReport(envelope.bytes);
   if (!report) {
-    // Another feedback type is no failure report and is kept whole; a
-    // failure report too broken to read is kept with its local parts
-    // redacted, as far as they can be found in the bytes as sent.
-    if (report.error().code == ErrorCode::kNotAReport || !privacy.redact_local_parts) {
-      return std::nullopt;
+    // Another feedback type is no failure report and is kept whole. A
+    // failure report too broken to read goes to the rejected table as the
+    // settings allow: whole only with "full", else its own header block
+    // alone (the returned message cannot be told apart from the rest);
+    // local parts redacted as far as they can be found in the bytes.
+    if (report.error().code == ErrorCode::kNotAReport) return std::nullopt;
+    if (privacy.store_samples == SampleMode::kFull) {
+      return parser::Envelope{redact(envelope.bytes), envelope.origin};
     }
-    return parser::Envelope{redact(envelope.bytes), envelope.origin};
+    return parser::Envelope{redact(OuterHeaders(envelope.bytes)), envelope.origin};
   }
 
   parser::FailureReport kept;

@@ -176,6 +176,26 @@ TEST_F(FailureStoreTest, FullSamplesKeepTheBodyAndNoneKeepsNoHeaders) {
   }
 }
 
+// A failure report too broken to store keeps, with store_samples =
+// "headers", only its own header block in the rejected table.
+TEST_F(FailureStoreTest, BrokenFailureReportKeepsOnlyItsHeaderBlockWhenRejected) {
+  const std::string broken =
+      "From: ruf-sender@mx.receiver.example.net\nSubject: DMARC failure\n"
+      "Content-Type: multipart/report; report-type=feedback-report; boundary=\"x\"\n\n"
+      "--x\nContent-Type: message/feedback-report\n\nUser-Agent: x\n--x\n"
+      "Content-Type: text/plain\n\nthe failing message's secret body\n--x--\n";
+  EnvelopeOutcome outcome = Ingest(broken);
+  ASSERT_EQ(outcome.Count(PartStatus::kRejected), 1);
+  EXPECT_EQ(outcome.parts[0].error->code, ErrorCode::kMissingElement);
+  const std::vector<std::string> kept = Blobs(*db_, "SELECT bytes FROM rejected");
+  ASSERT_EQ(kept.size(), 1U);
+  EXPECT_TRUE(kept[0].starts_with("From: ruf-sender@mx.receiver.example.net\n")) << kept[0];
+  EXPECT_EQ(kept[0].find("secret body"), std::string::npos);
+  for (const std::string& raw : Blobs(*db_, "SELECT bytes FROM raw_inputs")) {
+    EXPECT_EQ(Gunzip(raw).find("secret body"), std::string::npos);
+  }
+}
+
 TEST_F(FailureStoreTest, NonArfReportIsStoredAsNonStandard) {
   EnvelopeOutcome outcome = IngestFile("written/non_arf_text_and_headers.eml");
   ASSERT_EQ(outcome.Count(PartStatus::kStored), 1);
