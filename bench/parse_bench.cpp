@@ -91,14 +91,14 @@ class CountingHandler : public dmarcd::parser::EnvelopeHandler {
   bool ok_ = false;
 };
 
-void BM_ParseAggregateXml(benchmark::State& state) {
+void ParseAggregateXml(benchmark::State& state) {
   const int records = static_cast<int>(state.range(0));
   const std::string xml = MakeReport(records);
   const dmarcd::parser::Limits limits;
   for (auto _ : state) {
     CountingSink sink;
     dmarcd::parser::AggregateParser parser(sink, limits);
-    constexpr size_t kChunk = 64 * 1024;
+    constexpr size_t kChunk = size_t{64} * 1024;
     for (size_t at = 0; at < xml.size(); at += kChunk) {
       if (!parser.Feed(std::string_view(xml).substr(at, kChunk))) state.SkipWithError("feed");
     }
@@ -109,9 +109,9 @@ void BM_ParseAggregateXml(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * records);
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(xml.size()));
 }
-BENCHMARK(BM_ParseAggregateXml)->Arg(50)->Arg(20000)->Unit(benchmark::kMillisecond);
+BENCHMARK(ParseAggregateXml)->Arg(50)->Arg(20000)->Unit(benchmark::kMillisecond);
 
-void BM_ParseEnvelopeGzip(benchmark::State& state) {
+void ParseEnvelopeGzip(benchmark::State& state) {
   const int records = static_cast<int>(state.range(0));
   const std::string xml = MakeReport(records);
   const dmarcd::parser::Envelope envelope{Gzip(xml), "bench"};
@@ -125,6 +125,6 @@ void BM_ParseEnvelopeGzip(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * records);
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(xml.size()));
 }
-BENCHMARK(BM_ParseEnvelopeGzip)->Arg(50)->Arg(20000)->Unit(benchmark::kMillisecond);
+BENCHMARK(ParseEnvelopeGzip)->Arg(50)->Arg(20000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
