@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "server/failure_api.hpp"
 #include "server/iso_time.hpp"
 #include "server/logging.hpp"
 #include "web/assets.hpp"
@@ -281,6 +282,7 @@ HttpResponse UploadResponse(const storage::EnvelopeOutcome& outcome) {
     if (part.status == storage::PartStatus::kRejected) {
       p["report"] = nullptr;
     } else {
+      p["kind"] = part.failure ? "failure" : "aggregate";
       p["report"] = json::object{{"id", part.report_pk},
                                  {"org_name", part.org_name},
                                  {"report_id", part.report_id},
@@ -390,6 +392,7 @@ void Api::Route(const HttpRequest& request, Respond& respond) {
     if (!IsRead(request.method)) {
       return reply(MethodNotAllowed(path == "/api/v1/reports" ? kReportsMethods : kReadMethods));
     }
+    if (auto failure = HandleFailureReports(request, readers_)) return reply(std::move(*failure));
 
     if (path == "/api/v1/domains") {
       auto query = ParseQuery(url, {});
