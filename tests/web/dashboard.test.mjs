@@ -35,6 +35,9 @@ const kGoodFiles = [
   'xss_org_name.xml',
 ];
 const kBadFile = 'synthetic_not-a-report_kimon.xml';
+// A failure (ruf) report for kDomain whose From, Subject and headers carry markup.
+const kFailureFile = 'failure_xss_subject.eml';
+const kFailureSubject = '<img src=x onerror=alert(3)><script>alert(4)</script>';
 // report_id of every report ingested for kDomain.
 const kDomainReportIds = [
   '18028803163198988333',
@@ -217,6 +220,11 @@ async function main() {
     assert.notEqual(result.status, null, `ingest did not finish: ${result.error}`);
   });
 
+  await step('dmarcd ingest stores a failure report', async () => {
+    const result = runIngest([kFailureFile]);
+    assert.equal(result.status, 0, `exit ${result.status}\n${result.stdout}\n${result.stderr}`);
+  });
+
   await step('dmarcd serve starts on a free loopback port', async () => {
     base = await startServer();
     const health = await getJson(base, '/healthz');
@@ -232,6 +240,8 @@ async function main() {
     api.series = await getJson(base, `/api/v1/timeseries?domain=${kDomain}`);
     api.reports = await getJson(base, `/api/v1/reports?domain=${kDomain}`);
     api.rejected = await getJson(base, '/api/v1/rejected');
+    api.failures = await getJson(base, `/api/v1/failure-reports?domain=${kDomain}`);
+    assert.equal(api.failures.total, 1, JSON.stringify(api.failures));
     assert.equal(api.summary.messages, 10);
     assert.deepEqual(api.reports.items.map((r) => r.report_id).sort(), kDomainReportIds);
   });
@@ -373,6 +383,57 @@ async function main() {
     await page.click('button[data-days="all"]');
     await settled(page, domain_hash);
     assertFigures(await figures(page), api.summary);
+  });
+
+  await step('the failure reports section lists the domain\'s failure reports as text', async () => {
+    const rows = await page.$$eval('#failure-reports tbody tr', (trs) => trs.map((tr) => ({
+      id: tr.dataset.failureId,
+      cells: Array.from(tr.cells, (td) => td.textContent),
+    })));
+    const f = api.failures.items[0];
+    assert.deepEqual(rows.map((r) => r.id), [String(f.id)]);
+    assert.deepEqual(rows[0].cells, ['2026-06-16 10:00', '198.51.100.23', 'dmarc (aligned: none)',
+                                     '"<b>Billing</b>" <billing@georgestarcher.com>', kFailureSubject]);
+    assert.equal(f.subject, kFailureSubject);
+    assert.equal(await page.locator('img').count(), 0);
+    assert.equal(await page.locator('b').count(), 0);
+    assert.deepEqual(dialogs, []);
+  });
+
+  await step('a range without the failure report leaves the section empty', async () => {
+    await page.goto(base + '/' + `#/?domain=${kDomain}&from=2026-06-17&to=2026-06-17`);
+    await settled(page, `#/?domain=${kDomain}&from=2026-06-17&to=2026-06-17`);
+    assert.equal(await page.locator('#failure-reports tbody tr').count(), 0);
+    assert.ok(await page.isVisible('#failures-empty'));
+    await page.goto(base + '/' + domain_hash);
+    await settled(page, domain_hash);
+  });
+
+  await step('a failure report\'s detail shows every field and the kept headers as text', async () => {
+    const f = api.failures.items[0];
+    const hash = `#/failure-reports/${f.id}?domain=${kDomain}`;
+    await page.click(`#failure-reports tr[data-failure-id="${f.id}"] a`);
+    await settled(page, hash);
+    const detail = await getJson(base, `/api/v1/failure-reports/${f.id}`);
+    const facts = Object.fromEntries(await page.$$eval('#failure-facts div, #failure-message div',
+        (ds) => ds.map((d) => [d.querySelector('dt').textContent, d.querySelector('dd').textContent])));
+    assert.equal(facts['Source IP'], '198.51.100.23 (mail.spoof.example.org)');
+    assert.equal(facts['What failed (Auth-Failure)'], 'dmarc');
+    assert.equal(facts['Identity-Alignment'], 'none');
+    assert.equal(facts['Delivery-Result'], 'reject');
+    assert.equal(facts['Original-Mail-From'], 'bounce@spoof.example.org');
+    assert.equal(facts['Arrived (UTC)'], '2026-06-16 10:00');
+    assert.equal(facts['Subject'], kFailureSubject);
+    assert.equal(facts['Message-ID'], '<xss-failure-1@spoof.example.org>');
+    assert.equal(await page.textContent('#failure-headers'), detail.headers);
+    assert.ok(detail.headers.includes('X-Note: <script>alert(5)</script>'), detail.headers);
+    assert.equal(await page.textContent('#failure-fields'), detail.fields.join('\n'));
+    assert.equal(await page.locator('img').count(), 0);
+    assert.equal(await page.locator('body script:not([src])').count(), 0);
+    assert.deepEqual(dialogs, []);
+    await page.screenshot({path: path.join(output_dir, 'dashboard-failure.png'), fullPage: true});
+    await page.goto(base + '/' + domain_hash);
+    await settled(page, domain_hash);
   });
 
   await step('the rejected input list shows what the API lists', async () => {

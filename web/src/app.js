@@ -9,6 +9,7 @@
 // The view lives in the URL fragment so it can be bookmarked and reloaded:
 //   #/?domain=example.com&from=2025-01-01&to=2025-01-31&offset=100
 //   #/reports/42?domain=example.com       (detail view; filters kept for "back")
+//   #/failure-reports/7?domain=example.com (a failure report, every field and its kept headers)
 // "to" in the URL and the form is the last day shown (inclusive); the API's
 // "to" is exclusive, so requests send the day after.
 'use strict';
@@ -57,9 +58,11 @@
     const path = q < 0 ? hash : hash.slice(0, q);
     const params = new URLSearchParams(q < 0 ? '' : hash.slice(q + 1));
     const match = /^\/reports\/(\d+)$/.exec(path);
+    const failure = /^\/failure-reports\/(\d+)$/.exec(path);
     const isDay = (s) => /^\d{4}-\d{2}-\d{2}$/.test(s || '');
     return {
       report: match ? match[1] : null,
+      failure: failure ? failure[1] : null,
       domain: params.get('domain') || '',
       from: isDay(params.get('from')) ? params.get('from') : '',
       to: isDay(params.get('to')) ? params.get('to') : '',
@@ -86,6 +89,11 @@
   function reportHash(state, id) {
     const query = filterQuery(state);
     return '#/reports/' + encodeURIComponent(id) + (query ? '?' + query : '');
+  }
+
+  function failureHash(state, id) {
+    const query = filterQuery(state);
+    return '#/failure-reports/' + encodeURIComponent(id) + (query ? '?' + query : '');
   }
 
   function navigate(hash) {
@@ -373,6 +381,34 @@
     show($('rejected').parentElement, items.length > 0);
   }
 
+  // What failed, in RFC 6591 / RFC 9991 words: the Auth-Failure values, then
+  // the identifiers that did align (Identity-Alignment) when the reporter said.
+  function whatFailed(f) {
+    const failures = Array.isArray(f.auth_failure) ? f.auth_failure : [];
+    const aligned = Array.isArray(f.identity_alignment) ? f.identity_alignment : [];
+    let text = failures.length ? failures.join(', ') : '–';
+    if (aligned.length) text += ` (aligned: ${aligned.join(', ')})`;
+    return text;
+  }
+
+  function renderFailures(state, page) {
+    const items = Array.isArray(page.items) ? page.items : [];
+    const tbody = $('failure-reports').querySelector('tbody');
+    clear(tbody);
+    for (const f of items) {
+      const link = el('a', {href: failureHash(state, f.id)}, shortTime(f.arrived_at));
+      tbody.append(el('tr', {'data-failure-id': String(f.id)},
+          el('td', {class: 'nowrap'}, link),
+          el('td', {class: 'mono'}, f.source_ip || '–'),
+          el('td', {}, whatFailed(f)),
+          el('td', {class: 'small'}, f.from || '–'),
+          el('td', {class: 'small'}, f.subject || '–')));
+    }
+    $('failures-count').textContent = `(${kNumber.format(Number(page.total) || 0)})`;
+    show($('failures-empty'), items.length === 0);
+    show($('failure-reports').parentElement, items.length > 0);
+  }
+
   async function renderOverview(state) {
     renderRangeLabel(state);
     const range = apiRange(state);
@@ -382,6 +418,8 @@
       api('reports', {...range, limit: String(kPageSize), offset: String(state.offset)})
           .then((page) => renderReports(state, page)),
       api('rejected', {limit: '50'}).then(renderRejected),
+      api('failure-reports', {...range, limit: String(kPageSize)})
+          .then((page) => renderFailures(state, page)),
     ];
     // Each part shows its own error; one failing endpoint leaves the others up.
     const results = await Promise.allSettled(tasks);
@@ -497,6 +535,71 @@
     $('detail-records-count').textContent = `(${kNumber.format(records.length)})`;
   }
 
+  // ---- failure report detail ----
+
+  function list(values) {
+    return Array.isArray(values) && values.length ? values.join(', ') : null;
+  }
+
+  async function renderFailureDetail(state) {
+    $('failure-back-link').setAttribute('href', overviewHash(state, 0));
+    $('failure-title').textContent = `Failure report ${state.failure}`;
+    const facts = $('failure-facts');
+    const message = $('failure-message');
+    clear(facts);
+    clear(message);
+    $('failure-fields').textContent = '';
+    $('failure-headers').textContent = '';
+    $('failure-sample').textContent = '';
+
+    let f;
+    try {
+      f = await api('failure-reports/' + encodeURIComponent(state.failure));
+    } catch (err) {
+      reportError(err);
+      return;
+    }
+    $('failure-title').textContent =
+        `Failure report ${f.id}: ${f.domain || '(no domain)'} from ${f.source_ip || 'an unknown source'}`;
+    fact(facts, 'Domain', f.domain);
+    fact(facts, 'Arrived (UTC)', shortTime(f.arrived_at));
+    fact(facts, 'Arrival-Date as sent', f.arrival_date_text);
+    fact(facts, 'Source IP', f.source_ip && f.source_ip_comment ?
+        `${f.source_ip} (${f.source_ip_comment})` : f.source_ip);
+    fact(facts, 'What failed (Auth-Failure)', list(f.auth_failure));
+    fact(facts, 'Identity-Alignment', list(f.identity_alignment));
+    fact(facts, 'Delivery-Result', f.delivery_result);
+    fact(facts, 'Authentication-Results', list(f.authentication_results));
+    fact(facts, 'Reported-Domain', list(f.reported_domain));
+    fact(facts, 'Original-Mail-From', f.original_mail_from);
+    fact(facts, 'Original-Rcpt-To', list(f.original_rcpt_to));
+    fact(facts, 'Original-Envelope-Id', f.original_envelope_id);
+    fact(facts, 'Reporting-MTA', f.reporting_mta);
+    fact(facts, 'Incidents', f.incidents);
+    fact(facts, 'DKIM domain / selector / identity',
+        [f.dkim_domain, f.dkim_selector, f.dkim_identity].filter(Boolean).join(' / '));
+    fact(facts, 'SPF-DNS', f.spf_dns);
+    fact(facts, 'Feedback-Type', f.feedback_type);
+    fact(facts, 'User-Agent', f.user_agent);
+    fact(facts, 'Version', f.version);
+    fact(facts, 'Format', f.format === 'arf' ? 'ARF' : 'not ARF (read as far as possible)');
+    fact(facts, 'Received (UTC)', shortTime(f.received_at));
+    fact(facts, 'Origin', f.origin);
+    if (Array.isArray(f.warnings) && f.warnings.length) fact(facts, 'Warnings', f.warnings.join('; '));
+
+    fact(message, 'From', f.from);
+    fact(message, 'To', f.to);
+    fact(message, 'Subject', f.subject);
+    fact(message, 'Date', f.date);
+    fact(message, 'Message-ID', f.message_id);
+    fact(message, 'Returned as', f.returned_part_type);
+
+    $('failure-fields').textContent = Array.isArray(f.fields) ? f.fields.join('\n') : '';
+    $('failure-headers').textContent = f.headers || '';
+    const redacted = f.local_parts_redacted ? ', local parts redacted' : '';
+    $('failure-sample').textContent = `(kept: ${f.sample_kept}${redacted})`;
+  }
+
   // ---- routing ----
 
   let render_serial = 0;
@@ -515,11 +618,14 @@
     if (serial !== render_serial) return;
     syncForm(state);
     const detail = state.report !== null;
-    show($('overview'), !detail);
+    const failure = !detail && state.failure !== null;
+    show($('overview'), !detail && !failure);
     show($('detail'), detail);
-    document.body.dataset.view = detail ? 'detail' : 'overview';
+    show($('failure-detail'), failure);
+    document.body.dataset.view = detail ? 'detail' : (failure ? 'failure' : 'overview');
     try {
       if (detail) await renderDetail(state);
+      else if (failure) await renderFailureDetail(state);
       else await renderOverview(state);
     } catch (err) {
       reportError(err);
