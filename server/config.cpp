@@ -135,7 +135,29 @@ std::string UnknownKey(const std::string& path, const std::string& key) {
   return message;
 }
 
-Result<void> ApplyFile(Config& config, const std::string& path) {
+// The [[imap]] array of tables, one account each, names unique.
+Result<void> ApplyImap(Config& config, const toml::node& node, const std::string& path,
+                       const EnvLookup& env) {
+  const toml::array* tables = node.as_array();
+  if (tables == nullptr || !tables->is_array_of_tables()) {
+    return MakeError(ErrorCode::kConfig,
+                     "config " + path + ": imap must be written as [[imap]] tables");
+  }
+  for (size_t i = 0; i < tables->size(); ++i) {
+    const std::string where = "config " + path + ": imap[" + std::to_string(i + 1) + "]";
+    auto account = ParseImapAccount(*tables->get(i)->as_table(), where, env);
+    if (!account) return tl::unexpected(account.error());
+    for (const ImapAccount& other : config.imap) {
+      if (other.name == account->name) {
+        return MakeError(ErrorCode::kConfig, where + ": a second account named " + other.name);
+      }
+    }
+    config.imap.push_back(std::move(*account));
+  }
+  return {};
+}
+
+Result<void> ApplyFile(Config& config, const std::string& path, const EnvLookup& env) {
   toml::table table;
   try {
     table = toml::parse_file(path);
@@ -146,6 +168,10 @@ Result<void> ApplyFile(Config& config, const std::string& path) {
   std::vector<Setting> settings = Settings(config);
   for (const auto& [section_key, section_node] : table) {
     const std::string section(section_key.str());
+    if (section == "imap") {
+      if (auto r = ApplyImap(config, section_node, path, env); !r) return r;
+      continue;
+    }
     const toml::table* section_table = section_node.as_table();
     if (section_table == nullptr) {
       return MakeError(ErrorCode::kConfig, UnknownKey(path, section));
@@ -204,7 +230,7 @@ Result<Config> LoadConfig(const ConfigFlags& flags, const EnvLookup& env) {
   Config config;
   if (flags.default_log_level) config.log.level = *flags.default_log_level;
   if (flags.config_file) {
-    if (auto r = ApplyFile(config, *flags.config_file); !r) return tl::unexpected(r.error());
+    if (auto r = ApplyFile(config, *flags.config_file, env); !r) return tl::unexpected(r.error());
   }
 
   for (const Setting& s : Settings(config)) {

@@ -12,9 +12,11 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "parser/error.hpp"
 #include "parser/limits.hpp"
+#include "server/imap_account.hpp"
 #include "storage/failure_store.hpp"
 
 namespace dmarcd::server {
@@ -33,6 +35,10 @@ struct Config {
   struct Log {
     std::string level = "info";  // trace, debug, info, warn, error, critical, off
   } log;
+  // The [[imap]] tables: accounts polled by `serve` and `fetch`
+  // (server/imap_account.hpp). Only in the file: an array of tables has no
+  // DMARCD_<SECTION>_<KEY> form; password_env names a variable instead.
+  std::vector<ImapAccount> imap;
   // What is kept of failure reports (storage/failure_store.hpp).
   struct Privacy {
     std::string store_samples = "headers";  // "headers" | "full" | "none"
