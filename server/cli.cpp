@@ -7,6 +7,7 @@
 #include <string>
 
 #include "server/config.hpp"
+#include "server/fetch_command.hpp"
 #include "server/ingest_command.hpp"
 #include "server/ingest_queue.hpp"
 #include "server/iso_time.hpp"
@@ -38,6 +39,12 @@ constexpr const char* kReparseFooter = R"(Exit status:
 constexpr const char* kServeFooter =
     "Stops cleanly on SIGINT or SIGTERM. Exit status: 0 after a clean stop, 2 bad "
     "usage or configuration, 3 the database or port could not be opened.";
+
+constexpr const char* kFetchFooter = R"(Exit status (--once):
+  0  every message was handled and nothing was rejected
+  1  some messages held no report (filed under Archive/Invalid, kept in the rejected table)
+  2  bad usage or configuration (no [[imap]] account)
+  3  an account failed (login, TLS, mailbox, network) or messages were left for the next run)";
 
 constexpr const char* kConfigHelp =
     "Settings also come from DMARCD_<SECTION>_<KEY> environment variables "
@@ -197,6 +204,16 @@ int RunCli(int argc, char** argv) {
                    "print one line per report or rejected part with its outcome");
   ingest->footer(WithConfigHelp(kIngestFooter));
 
+  CLI::App* fetch = app.add_subcommand(
+      "fetch",
+      "Poll the [[imap]] accounts of the configuration: once with --once, else every "
+      "interval until SIGINT or SIGTERM");
+  FetchOptions fetch_options;
+  fetch->add_flag("--once", fetch_options.once, "one pass over every account, then exit");
+  fetch->add_option("--account", fetch_options.account, "only the [[imap]] account NAME")
+      ->type_name("NAME");
+  fetch->footer(kFetchFooter);
+
   CLI::App* reparse = app.add_subcommand(
       "reparse",
       "Run rejected input through the current parser again (one row by ID, or all "
@@ -224,8 +241,8 @@ int RunCli(int argc, char** argv) {
       "migrate", "Create the database or bring its schema up to date, then print its version");
   CLI::App* version = app.add_subcommand("version", "Print the program and schema version");
 
-  for (CLI::App* command :
-       {serve, ingest, reparse, token, token_add, token_list, token_revoke, migrate, version}) {
+  for (CLI::App* command : {serve, ingest, fetch, reparse, token, token_add, token_list,
+                            token_revoke, migrate, version}) {
     AddGlobals(command, globals);
   }
 
@@ -250,7 +267,8 @@ int RunCli(int argc, char** argv) {
   flags.database_path = globals.database_path;
   flags.log_level = globals.log_level;
   flags.listen = listen;
-  if (!serve->parsed()) flags.default_log_level = "warn";
+  const bool polling = fetch->parsed() && !fetch_options.once;
+  if (!serve->parsed() && !polling) flags.default_log_level = "warn";
   auto config = LoadConfig(flags);
   if (!config) {
     std::cerr << "dmarcd: " << config.error().message << "\n";
@@ -266,6 +284,9 @@ int RunCli(int argc, char** argv) {
   if (serve->parsed()) return RunServe(*config, ServeOptions{port_file});
   if (ingest->parsed()) {
     return static_cast<int>(RunIngest(*config, ingest_options, std::cout, std::cerr));
+  }
+  if (fetch->parsed()) {
+    return static_cast<int>(RunFetch(*config, config->imap, fetch_options, std::cout, std::cerr));
   }
   if (reparse->parsed()) return RunReparse(*config, reparse_id);
   if (token_add->parsed()) return RunTokenAdd(*config, token_name, token_scope);

@@ -6,7 +6,7 @@
 namespace dmarcd::server {
 namespace {
 
-constexpr const char* kComponents[] = {"server", "http", "storage", "parser"};
+constexpr const char* kComponents[] = {"server", "http", "imap", "storage", "parser"};
 
 std::shared_ptr<spdlog::logger> MakeLogger(const std::string& name) {
   // stderr only: stdout belongs to command output (summaries, token secrets).

@@ -1,4 +1,4 @@
-// spdlog loggers, one per component ("server", "http", "storage",
+// spdlog loggers, one per component ("server", "http", "imap", "storage",
 // "parser"), all writing postfix-style key=value lines to stderr.
 #pragma once
 
