@@ -9,6 +9,7 @@
 #include <string>
 
 #include "server/failure_api.hpp"
+#include "server/imap_poller.hpp"
 #include "server/iso_time.hpp"
 #include "server/logging.hpp"
 #include "web/assets.hpp"
@@ -377,13 +378,23 @@ void Api::Route(const HttpRequest& request, Respond& respond) {
     if (!IsRead(request.method)) return reply(MethodNotAllowed(kReadMethods));
     auto lease = readers_.Acquire();
     auto version = lease.Database().SchemaVersion();
-    if (!version) {
-      return reply(
-          JsonResponse(503, json::object{{"status", "failing"},
-                                         {"checks", {{"database", version.error().ToString()}}}}));
+    json::object checks{{"database", version ? "ok" : version.error().ToString()}};
+    bool ok = version.has_value();
+    // An IMAP account fails while its last poll did (login, TLS, mailbox,
+    // network, messages deferred); the HTTP side serves on regardless.
+    if (options_.imap_health != nullptr) {
+      for (const ImapHealth::Account& account : options_.imap_health->Snapshot()) {
+        ok = ok && account.ok;
+        checks["imap:" + account.name] =
+            account.ok ? "ok"
+                       : "failing: " + account.error + " (last good poll: " +
+                             (account.last_good_poll ? FormatIsoTime(*account.last_good_poll)
+                                                     : std::string("never")) +
+                             ")";
+      }
     }
-    return reply(
-        JsonResponse(200, json::object{{"status", "ok"}, {"checks", {{"database", "ok"}}}}));
+    return reply(JsonResponse(ok ? 200 : 503, json::object{{"status", ok ? "ok" : "failing"},
+                                                           {"checks", std::move(checks)}}));
   }
 
   if (path == "/api/v1/reports" && request.method == "POST") return Upload(request, respond);

@@ -49,8 +49,13 @@ namespace dmarcd::server {
 // none, an error when the database failed.
 using TokenCheck = std::function<Result<std::optional<storage::TokenRow>>(std::string_view secret)>;
 
+class ImapHealth;
+
 struct ApiOptions {
   uint64_t max_upload_bytes = uint64_t{64} << 20;
+  // The IMAP accounts /healthz reports on (one check "imap:<name>" each);
+  // null when nothing polls. Must outlive the Api.
+  const ImapHealth* imap_health = nullptr;
 };
 
 class Api {

@@ -6,10 +6,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <mutex>
 
 #include "server/api.hpp"
 #include "server/http_server.hpp"
+#include "server/imap_poller.hpp"
 #include "server/ingest_queue.hpp"
 #include "server/logging.hpp"
 #include "server/reader_pool.hpp"
@@ -29,6 +31,18 @@ Result<void> WritePortFile(const std::string& path, uint16_t port) {
   std::filesystem::rename(partial, path, ec);
   if (ec) return MakeError(ErrorCode::kIo, "cannot rename " + partial + ": " + ec.message());
   return {};
+}
+
+// The IMAP pollers wait for each envelope's outcome: a message may leave
+// its mailbox only after its commit.
+Result<storage::EnvelopeOutcome> SubmitAndWait(IngestQueue& queue,
+                                               const parser::Envelope& envelope) {
+  auto promise = std::make_shared<std::promise<Result<storage::EnvelopeOutcome>>>();
+  auto outcome = promise->get_future();
+  queue.Submit(envelope, [promise](Result<storage::EnvelopeOutcome> result) {
+    promise->set_value(std::move(result));
+  });
+  return outcome.get();
 }
 
 int ExitFor(const Error& error) { return error.code == ErrorCode::kConfig ? 2 : 3; }
@@ -84,7 +98,10 @@ int RunServe(const Config& config, const ServeOptions& options) {
   }
 
   IngestQueue queue(std::move(*writer_db), config.limits, RetryPolicy{}, FailureSettingsOf(config));
-  Api api(**readers, &queue, tokens, ApiOptions{config.http.max_upload_bytes});
+  ImapHealth imap_health;
+  ApiOptions api_options{config.http.max_upload_bytes};
+  api_options.imap_health = &imap_health;
+  Api api(**readers, &queue, tokens, api_options);
 
   HttpServerOptions http_options;
   http_options.address = listen->first;
@@ -114,12 +131,20 @@ int RunServe(const Config& config, const ServeOptions& options) {
     }
   }
 
+  // One poller thread per [[imap]] account, feeding the same queue.
+  ImapService imap(
+      config.imap,
+      [&queue](const parser::Envelope& envelope) { return SubmitAndWait(queue, envelope); },
+      config.database.path, config.database.busy_timeout, &imap_health);
+  imap.Start();
+
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   log->info("stopping signal={}", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
 
-  // Order matters: no new requests, then store everything already queued
-  // (its responses are dropped with the connections), then close.
+  // Order matters: no new polls or requests, then store everything already
+  // queued (its responses are dropped with the connections), then close.
+  imap.Stop();
   server.Stop();
   queue.Stop();
   log->info("stopped");
