@@ -78,6 +78,7 @@ FetchExit RunFetch(const Config& config, const std::vector<ImapAccount>& configu
     return IsTransient(db.error().code) ? FetchExit::kFailed : FetchExit::kUsage;
   }
   storage::Writer writer(**db, config.limits);
+  writer.SetFailurePrivacy(FailurePrivacyOf(config));
   if (!options.once) return RunLoop(config, accounts, writer);
 
   auto state = ImapStateStore::Open(config.database.path, config.database.busy_timeout);
