@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "server/config.hpp"
+
 namespace dmarcd::server {
 namespace {
 
@@ -147,6 +149,67 @@ TEST(ImapAccountTest, KnowsLoopbackHosts) {
   EXPECT_TRUE(IsLoopbackHost("localhost"));
   EXPECT_FALSE(IsLoopbackHost("imap.example.com"));
   EXPECT_FALSE(IsLoopbackHost("10.0.0.1"));
+}
+
+Result<Config> LoadFile(const std::string& text) {
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / "dmarcd-imap-config-test.toml";
+  std::ofstream(path) << text;
+  ConfigFlags flags;
+  flags.config_file = path.string();
+  auto config = LoadConfig(flags, NoEnv);
+  std::filesystem::remove(path);
+  return config;
+}
+
+TEST(ImapConfigTest, LoadsEveryImapTable) {
+  auto config = LoadFile(R"([database]
+path = "reports.db"
+
+[[imap]]
+name = "rua"
+host = "imap.example.com"
+user = "rua@example.com"
+password = "a"
+
+[[imap]]
+name = "ruf"
+host = "127.0.0.1"
+tls = "none"
+user = "ruf@example.com"
+password = "b"
+after = "keep"
+)");
+  ASSERT_TRUE(config) << config.error().ToString();
+  ASSERT_EQ(config->imap.size(), 2u);
+  EXPECT_EQ(config->imap[0].name, "rua");
+  EXPECT_EQ(config->imap[0].port, 993);
+  EXPECT_EQ(config->imap[1].name, "ruf");
+  EXPECT_EQ(config->imap[1].port, 143);
+  EXPECT_EQ(config->imap[1].after, AfterFetch::kKeep);
+}
+
+TEST(ImapConfigTest, RefusesTwoAccountsOfOneNameAndAPlainTable) {
+  auto twice = LoadFile(R"([[imap]]
+name = "rua"
+host = "h"
+user = "u"
+password = "a"
+
+[[imap]]
+name = "rua"
+host = "h2"
+user = "u"
+password = "a"
+)");
+  ASSERT_FALSE(twice);
+  EXPECT_NE(twice.error().message.find("imap[2]: a second account named rua"), std::string::npos)
+      << twice.error().message;
+
+  auto table = LoadFile("[imap]\nname = \"rua\"\n");
+  ASSERT_FALSE(table);
+  EXPECT_NE(table.error().message.find("[[imap]] tables"), std::string::npos)
+      << table.error().message;
 }
 
 }  // namespace
