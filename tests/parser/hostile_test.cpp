@@ -22,7 +22,7 @@ using Outcome = std::variant<Accepted, ErrorCode>;
 
 const std::map<std::string, Outcome>& Expectations() {
   static const std::map<std::string, Outcome> expected = {
-      {"arf_malformed.eml", ErrorCode::kUnsupported},
+      {"arf_malformed.eml", ErrorCode::kNotAReport},  // a second Feedback-Type says abuse
       {"bad_dates_and_counts.xml", ErrorCode::kBadDateRange},
       {"billion_laughs.xml", ErrorCode::kDoctypeRefused},
       {"control_valid_aggregate.eml", Accepted{2}},
