@@ -2,7 +2,8 @@
 # Installs what is missing, checks formatting, builds dmarcd with
 # AddressSanitizer and UndefinedBehaviorSanitizer (warnings are errors) and
 # runs every test: unit, integration against the real binary, and the
-# dashboard in headless Chromium; the server's tests run once more under
+# dashboard in headless Chromium; the server's and the IMAP poller's tests
+# run once more under
 # ThreadSanitizer. clang-format and clang-tidy must be clean.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,12 +26,15 @@ run-clang-tidy -p build/asan -quiet -j2 "^$(pwd)/(parser|storage|server|web|test
   exit 1
 }
 
-echo "== server tests under ThreadSanitizer"
+echo "== server and IMAP poller tests under ThreadSanitizer"
 cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDMARCD_SANITIZE=thread \
   -DDMARCD_WERROR=ON -DDMARCD_BUILD_BENCH=OFF -DDMARCD_BROWSER_TESTS=OFF >/dev/null
-cmake --build build/tsan -j2 --target dmarcd dmarcd_server_unit_test dmarcd_server_integration_test
+cmake --build build/tsan -j2 --target dmarcd dmarcd_server_unit_test dmarcd_server_integration_test \
+  dmarcd_imap_test dmarcd_imap_command_test
 TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/server/dmarcd_server_unit_test --gtest_brief=1
 TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/server/dmarcd_server_integration_test --gtest_brief=1
+TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/imap/dmarcd_imap_test --gtest_brief=1
+TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/imap/dmarcd_imap_command_test --gtest_brief=1
 
 echo "== all tests (address,undefined sanitizers)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
