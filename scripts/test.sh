@@ -3,8 +3,7 @@
 # AddressSanitizer and UndefinedBehaviorSanitizer (warnings are errors) and
 # runs every test: unit, integration against the real binary, and the
 # dashboard in headless Chromium; the server's and the IMAP poller's tests
-# run once more under
-# ThreadSanitizer. clang-format and clang-tidy must be clean.
+# run once more under ThreadSanitizer. clang-format and clang-tidy must be clean.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
