@@ -15,7 +15,7 @@ dmarcd=${2:-build/release/dmarcd}
 [[ -x "$dmarcd" ]] || { echo "imap_poll: $dmarcd not built" >&2; exit 2; }
 [[ -x /usr/sbin/dovecot ]] || { echo "imap_poll: install dovecot-imapd (scripts/install-deps.sh --test)" >&2; exit 2; }
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/dmarcd-imap-bench.XXXXXX")
+dir=$(mktemp -d -t dmarcd-imap-bench.XXXXXX)
 chmod 755 "$dir"
 pid=""
 cleanup() {
@@ -64,7 +64,7 @@ service stats {
 }
 CONF
 
-# One file per report email, straight into the Maildir, as a delivery agent would.
+# One file per report email, straight into the Maildir, as local delivery does.
 python3 bench/gen_aggregate.py --reports "$count" --records 20 --format eml \
   --out "$dir/generated" >/dev/null
 i=0

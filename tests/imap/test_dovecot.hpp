@@ -34,8 +34,8 @@ class TestDovecot {
   std::filesystem::path OtherCaFile() const { return dir_ / "tls" / "other-ca.crt"; }
   std::string LogText() const;
 
-  // Delivers a message into the user's INBOX (Maildir new/), as a local
-  // delivery agent would. Returns the file name.
+  // Delivers a message into the user's INBOX (Maildir new/), as local
+  // delivery (an MDA) does. Returns the file name.
   std::string Deliver(const std::string& user, const std::string& bytes);
 
   // The messages in a mailbox ("INBOX", "Archive/Aggregate"), read from
