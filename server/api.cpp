@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "server/api_params.hpp"
 #include "server/failure_api.hpp"
 #include "server/imap_poller.hpp"
 #include "server/iso_time.hpp"
@@ -18,9 +19,6 @@ namespace dmarcd::server {
 namespace {
 
 namespace json = boost::json;
-
-constexpr int64_t kDefaultLimit = 100;
-constexpr int64_t kMaxLimit = 1000;
 
 // Sent with every page of the dashboard: scripts only from the files served
 // here (Chart.js included), so markup injected into a page (a hostile
@@ -64,17 +62,6 @@ HttpResponse FromError(const Error& error) {
   return response;
 }
 
-json::value Opt(const std::optional<std::string>& value) {
-  if (!value) return nullptr;
-  return json::string(*value);
-}
-
-json::array Strings(const std::vector<std::string>& values) {
-  json::array out;
-  for (const std::string& v : values) out.emplace_back(json::string(v));
-  return out;
-}
-
 json::object ListBody(json::array items, int64_t total, int64_t limit, int64_t offset) {
   json::object body;
   body["items"] = std::move(items);
@@ -89,19 +76,6 @@ struct Query {
   storage::TimeFilter filter;
   storage::PageRequest page;
 };
-
-Result<int64_t> ParseInteger(const std::string& name, const std::string& text, int64_t min,
-                             int64_t max) {
-  int64_t value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc() || ptr != end || value < min || value > max) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "parameter '" + name + "': expected an integer from " + std::to_string(min) +
-                         " to " + std::to_string(max));
-  }
-  return value;
-}
 
 Result<Query> ParseQuery(const boost::urls::url_view& url, const std::set<std::string>& allowed) {
   Query query;
@@ -122,30 +96,17 @@ Result<Query> ParseQuery(const boost::urls::url_view& url, const std::set<std::s
     }
 
     if (key == "domain") {
-      // Policy domains are stored in lower case (DNS names compare
-      // case-insensitively, RFC 4343).
-      std::string domain = value;
-      for (char& ch : domain) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      query.filter.domain = domain;
+      query.filter.domain = LowerDomain(value);
     } else if (key == "from" || key == "to") {
-      auto time = ParseIsoTime(value);
-      if (!time) {
-        std::string message = "parameter '";
-        message += key;
-        message +=
-            "': expected an ISO 8601 date (2025-01-01) or UTC date-time (2025-01-01T06:00:00Z), "
-            "got '";
-        message += value;
-        message += "'";
-        return MakeError(ErrorCode::kInvalidArgument, std::move(message));
-      }
+      auto time = ParseTimeParam(key, value);
+      if (!time) return tl::unexpected(time.error());
       (key == "from" ? query.filter.from : query.filter.to) = *time;
     } else if (key == "limit") {
-      auto limit = ParseInteger(key, value, 1, kMaxLimit);
+      auto limit = ParseIntegerParam(key, value, 1, kMaxLimit);
       if (!limit) return tl::unexpected(limit.error());
       query.page.limit = *limit;
     } else if (key == "offset") {
-      auto offset = ParseInteger(key, value, 0, std::numeric_limits<int64_t>::max());
+      auto offset = ParseIntegerParam(key, value, 0, std::numeric_limits<int64_t>::max());
       if (!offset) return tl::unexpected(offset.error());
       query.page.offset = *offset;
     }
@@ -174,7 +135,7 @@ json::object ReportJson(const storage::ReportRow& r) {
   json::object o;
   o["id"] = r.id;
   o["org_name"] = r.org_name;
-  o["org_email"] = Opt(r.org_email);
+  o["org_email"] = OptString(r.org_email);
   o["report_id"] = r.report_id;
   o["domain"] = r.domain;
   o["begin"] = FormatIsoTime(r.begin);
@@ -182,7 +143,7 @@ json::object ReportJson(const storage::ReportRow& r) {
   o["records"] = r.records;
   o["messages"] = r.messages;
   o["received_at"] = FormatIsoTime(r.received_at);
-  o["warnings"] = Strings(r.warnings);
+  o["warnings"] = StringArray(r.warnings);
   return o;
 }
 
@@ -190,33 +151,33 @@ json::object RecordJson(const parser::AggregateRecord& r) {
   json::object o;
   o["source_ip"] = r.source_ip;
   o["count"] = r.count;
-  o["disposition"] = Opt(r.disposition);
-  o["policy_dkim"] = Opt(r.policy_dkim);
-  o["policy_spf"] = Opt(r.policy_spf);
+  o["disposition"] = OptString(r.disposition);
+  o["policy_dkim"] = OptString(r.policy_dkim);
+  o["policy_spf"] = OptString(r.policy_spf);
   o["dmarc"] = r.DmarcPass() ? "pass" : "fail";
   json::array reasons;
   for (const auto& reason : r.reasons) {
     reasons.emplace_back(
-        json::object{{"type", Opt(reason.type)}, {"comment", Opt(reason.comment)}});
+        json::object{{"type", OptString(reason.type)}, {"comment", OptString(reason.comment)}});
   }
   o["reasons"] = std::move(reasons);
-  o["header_from"] = Opt(r.header_from);
-  o["envelope_from"] = Opt(r.envelope_from);
-  o["envelope_to"] = Opt(r.envelope_to);
+  o["header_from"] = OptString(r.header_from);
+  o["envelope_from"] = OptString(r.envelope_from);
+  o["envelope_to"] = OptString(r.envelope_to);
   json::array dkim;
   for (const auto& d : r.dkim) {
-    dkim.emplace_back(json::object{{"domain", Opt(d.domain)},
-                                   {"selector", Opt(d.selector)},
+    dkim.emplace_back(json::object{{"domain", OptString(d.domain)},
+                                   {"selector", OptString(d.selector)},
                                    {"result", d.result},
-                                   {"human_result", Opt(d.human_result)}});
+                                   {"human_result", OptString(d.human_result)}});
   }
   o["dkim"] = std::move(dkim);
   json::array spf;
   for (const auto& s : r.spf) {
-    spf.emplace_back(json::object{{"domain", Opt(s.domain)},
-                                  {"scope", Opt(s.scope)},
+    spf.emplace_back(json::object{{"domain", OptString(s.domain)},
+                                  {"scope", OptString(s.scope)},
                                   {"result", s.result},
-                                  {"human_result", Opt(s.human_result)}});
+                                  {"human_result", OptString(s.human_result)}});
   }
   o["spf"] = std::move(spf);
   return o;
@@ -227,23 +188,23 @@ json::object DetailJson(const storage::ReportDetail& d) {
   const parser::PolicyPublished& p = d.header.policy;
   json::object policy;
   policy["domain"] = p.domain;
-  policy["adkim"] = Opt(p.adkim);
-  policy["aspf"] = Opt(p.aspf);
-  policy["p"] = Opt(p.p);
-  policy["sp"] = Opt(p.sp);
-  policy["np"] = Opt(p.np);
+  policy["adkim"] = OptString(p.adkim);
+  policy["aspf"] = OptString(p.aspf);
+  policy["p"] = OptString(p.p);
+  policy["sp"] = OptString(p.sp);
+  policy["np"] = OptString(p.np);
   policy["pct"] = p.pct ? json::value(*p.pct) : json::value(nullptr);
-  policy["fo"] = Opt(p.fo);
-  policy["testing"] = Opt(p.testing);
-  policy["discovery_method"] = Opt(p.discovery_method);
+  policy["fo"] = OptString(p.fo);
+  policy["testing"] = OptString(p.testing);
+  policy["discovery_method"] = OptString(p.discovery_method);
   o["policy_published"] = std::move(policy);
 
   json::object metadata;
-  metadata["version"] = Opt(d.header.version);
-  metadata["namespace"] = Opt(d.header.xml_namespace);
-  metadata["extra_contact_info"] = Opt(d.header.extra_contact_info);
-  metadata["generator"] = Opt(d.header.generator);
-  metadata["errors"] = Strings(d.header.errors);
+  metadata["version"] = OptString(d.header.version);
+  metadata["namespace"] = OptString(d.header.xml_namespace);
+  metadata["extra_contact_info"] = OptString(d.header.extra_contact_info);
+  metadata["generator"] = OptString(d.header.generator);
+  metadata["errors"] = StringArray(d.header.errors);
   o["metadata"] = std::move(metadata);
 
   json::array records;
@@ -293,7 +254,7 @@ HttpResponse UploadResponse(const storage::EnvelopeOutcome& outcome) {
                                  {"records", part.records},
                                  {"messages", part.messages}};
     }
-    p["warnings"] = Strings(part.warnings);
+    p["warnings"] = StringArray(part.warnings);
     if (part.error) {
       p["error"] =
           json::object{{"code", ErrorCodeName(part.error->code)}, {"message", part.error->message}};
@@ -459,7 +420,7 @@ void Api::Route(const HttpRequest& request, Respond& respond) {
       auto figures = lease.Reader().Summary(query->filter);
       if (!figures) return reply(FromError(figures.error()));
       json::object body;
-      body["domain"] = Opt(query->filter.domain);
+      body["domain"] = OptString(query->filter.domain);
       body["from"] = TimeOrNull(query->filter.from);
       body["to"] = TimeOrNull(query->filter.to);
       for (auto& [key, value] : FiguresJson(*figures)) body[key] = value;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "server/api_params.hpp"
 #include "server/iso_time.hpp"
 #include "storage/failure_reader.hpp"
 
@@ -18,8 +19,6 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr int64_t kDefaultLimit = 100;
-constexpr int64_t kMaxLimit = 1000;
 constexpr std::string_view kPath = "/api/v1/failure-reports";
 
 HttpResponse ErrorResponse(int status, std::string_view code, std::string_view message) {
@@ -45,19 +44,6 @@ struct Query {
   storage::PageRequest page{kDefaultLimit, 0};
   bool csv = false;
 };
-
-Result<int64_t> ParseInteger(const std::string& name, const std::string& text, int64_t min,
-                             int64_t max) {
-  int64_t value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc() || ptr != end || value < min || value > max) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "parameter '" + name + "': expected an integer from " + std::to_string(min) +
-                         " to " + std::to_string(max));
-  }
-  return value;
-}
 
 // Source-IP is stored in canonical text (RFC 5952 for IPv6), so the filter
 // is brought to the same form.
@@ -99,20 +85,10 @@ Result<Query> ParseQuery(const HttpRequest& request, const boost::urls::url_view
       }
       query.csv = value == "csv";
     } else if (key == "domain") {
-      std::string domain = value;
-      for (char& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      query.filter.domain = domain;
+      query.filter.domain = LowerDomain(value);
     } else if (key == "from" || key == "to") {
-      auto time = ParseIsoTime(value);
-      if (!time) {
-        std::string message = "parameter '";
-        message += key;
-        message += "': expected an ISO 8601 date (2025-01-01) or UTC date-time ";
-        message += "(2025-01-01T06:00:00Z), got '";
-        message += value;
-        message += "'";
-        return MakeError(ErrorCode::kInvalidArgument, std::move(message));
-      }
+      auto time = ParseTimeParam(key, value);
+      if (!time) return tl::unexpected(time.error());
       (key == "from" ? query.filter.from : query.filter.to) = *time;
     } else if (key == "source_ip") {
       auto ip = CanonicalIp(value);
@@ -122,11 +98,11 @@ Result<Query> ParseQuery(const HttpRequest& request, const boost::urls::url_view
       }
       query.filter.source_ip = *ip;
     } else if (key == "limit") {
-      auto limit = ParseInteger(key, value, 1, kMaxLimit);
+      auto limit = ParseIntegerParam(key, value, 1, kMaxLimit);
       if (!limit) return tl::unexpected(limit.error());
       query.page.limit = *limit;
     } else if (key == "offset") {
-      auto offset = ParseInteger(key, value, 0, std::numeric_limits<int64_t>::max());
+      auto offset = ParseIntegerParam(key, value, 0, std::numeric_limits<int64_t>::max());
       if (!offset) return tl::unexpected(offset.error());
       query.page.offset = *offset;
     }
@@ -135,17 +111,6 @@ Result<Query> ParseQuery(const HttpRequest& request, const boost::urls::url_view
     return MakeError(ErrorCode::kInvalidArgument, "parameter 'to': must be after 'from'");
   }
   return query;
-}
-
-json::value Opt(const std::optional<std::string>& value) {
-  if (!value) return nullptr;
-  return json::string(*value);
-}
-
-json::array Strings(const std::vector<std::string>& values) {
-  json::array out;
-  for (const std::string& value : values) out.emplace_back(json::string(value));
-  return out;
 }
 
 json::object RowJson(const storage::FailureRow& row, bool detail) {
@@ -157,43 +122,43 @@ json::object RowJson(const storage::FailureRow& row, bool detail) {
   o["arrived_at"] = FormatIsoTime(row.arrived_at);
   o["received_at"] = FormatIsoTime(row.received_at);
   o["feedback_type"] = r.feedback_type;
-  o["source_ip"] = Opt(r.source_ip);
-  o["source_ip_comment"] = Opt(r.source_ip_comment);
-  o["auth_failure"] = Strings(r.auth_failure);
-  o["identity_alignment"] = Strings(r.identity_alignment);
-  o["delivery_result"] = Opt(r.delivery_result);
-  o["reported_domain"] = Strings(r.reported_domain);
-  o["original_mail_from"] = Opt(r.original_mail_from);
-  o["original_rcpt_to"] = Strings(r.original_rcpt_to);
-  o["from"] = Opt(r.from);
-  o["to"] = Opt(r.to);
-  o["subject"] = Opt(r.subject);
-  o["date"] = Opt(r.date);
-  o["message_id"] = Opt(r.message_id);
-  o["user_agent"] = Opt(r.user_agent);
-  o["version"] = Opt(r.version);
+  o["source_ip"] = OptString(r.source_ip);
+  o["source_ip_comment"] = OptString(r.source_ip_comment);
+  o["auth_failure"] = StringArray(r.auth_failure);
+  o["identity_alignment"] = StringArray(r.identity_alignment);
+  o["delivery_result"] = OptString(r.delivery_result);
+  o["reported_domain"] = StringArray(r.reported_domain);
+  o["original_mail_from"] = OptString(r.original_mail_from);
+  o["original_rcpt_to"] = StringArray(r.original_rcpt_to);
+  o["from"] = OptString(r.from);
+  o["to"] = OptString(r.to);
+  o["subject"] = OptString(r.subject);
+  o["date"] = OptString(r.date);
+  o["message_id"] = OptString(r.message_id);
+  o["user_agent"] = OptString(r.user_agent);
+  o["version"] = OptString(r.version);
   o["arrival_date"] = r.arrival_date ? json::value(FormatIsoTime(*r.arrival_date)) : nullptr;
-  o["arrival_date_text"] = Opt(r.arrival_date_text);
-  o["reporting_mta"] = Opt(r.reporting_mta);
+  o["arrival_date_text"] = OptString(r.arrival_date_text);
+  o["reporting_mta"] = OptString(r.reporting_mta);
   o["incidents"] = r.incidents ? json::value(*r.incidents) : nullptr;
-  o["original_envelope_id"] = Opt(r.original_envelope_id);
-  o["authentication_results"] = Strings(r.authentication_results);
-  o["reported_uri"] = Strings(r.reported_uri);
-  o["dkim_domain"] = Opt(r.dkim_domain);
-  o["dkim_identity"] = Opt(r.dkim_identity);
-  o["dkim_selector"] = Opt(r.dkim_selector);
-  o["dkim_canonicalized_header"] = Opt(r.dkim_canonicalized_header);
-  o["dkim_canonicalized_body"] = Opt(r.dkim_canonicalized_body);
-  o["spf_dns"] = Opt(r.spf_dns);
-  o["returned_part_type"] = Opt(r.returned_part_type);
+  o["original_envelope_id"] = OptString(r.original_envelope_id);
+  o["authentication_results"] = StringArray(r.authentication_results);
+  o["reported_uri"] = StringArray(r.reported_uri);
+  o["dkim_domain"] = OptString(r.dkim_domain);
+  o["dkim_identity"] = OptString(r.dkim_identity);
+  o["dkim_selector"] = OptString(r.dkim_selector);
+  o["dkim_canonicalized_header"] = OptString(r.dkim_canonicalized_header);
+  o["dkim_canonicalized_body"] = OptString(r.dkim_canonicalized_body);
+  o["spf_dns"] = OptString(r.spf_dns);
+  o["returned_part_type"] = OptString(r.returned_part_type);
   o["sample_kept"] = row.sample_kept;
   o["local_parts_redacted"] = row.local_parts_redacted;
-  o["warnings"] = Strings(r.warnings);
+  o["warnings"] = StringArray(r.warnings);
   o["origin"] = row.origin;
   if (detail) {
-    o["fields"] = Strings(r.fields);
+    o["fields"] = StringArray(r.fields);
     o["headers"] = r.headers;
-    o["body"] = Opt(r.body);
+    o["body"] = OptString(r.body);
   }
   return o;
 }
