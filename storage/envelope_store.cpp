@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "storage/ascii.hpp"
 #include "storage/day_shares.hpp"
 #include "storage/tokens.hpp"
 
@@ -14,16 +15,6 @@ namespace {
 
 constexpr int64_t kLatestTime = 253402300799;  // 9999-12-31T23:59:59Z
 constexpr uint64_t kMaxRangeDays = 366;
-
-std::string AsciiLower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
-}
 
 // gzip (RFC 1952) at level 1: envelopes that arrived uncompressed (emails,
 // bare XML) shrink several times over at little CPU cost, which matters

@@ -4,21 +4,12 @@
 #include <utility>
 #include <variant>
 
+#include "storage/ascii.hpp"
 #include "storage/day_shares.hpp"
 #include "storage/statement.hpp"
 
 namespace dmarcd::storage {
 namespace {
-
-std::string AsciiLower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
-  return out;
-}
 
 // A WHERE clause and its parameters, built from a TimeFilter.
 struct Where {
