@@ -265,6 +265,8 @@ void ImapHealth::Record(const std::string& name, const PollStats& stats) {
   Account& account = accounts_[name];
   account.name = name;
   account.ok = !stats.error && stats.deferred == 0;
+  ++account.polls;
+  account.failed_polls += account.ok ? 0 : 1;
   if (account.ok) {
     account.last_good_poll = UnixNow();
     account.error.clear();

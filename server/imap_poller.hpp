@@ -115,6 +115,8 @@ class ImapHealth {
     bool ok = true;  // the last poll reached the server and left nothing behind
     std::optional<int64_t> last_good_poll;  // Unix seconds UTC
     std::string error;                      // the last poll's error, when !ok
+    uint64_t polls = 0;                     // polls recorded since start
+    uint64_t failed_polls = 0;              // of those, the ones that were not ok
   };
 
   void Record(const std::string& name, const PollStats& stats);
