@@ -29,6 +29,7 @@ std::vector<Setting> Settings(Config& c) {
   return {
       {"database", "path", &c.database.path},
       {"database", "busy_timeout", &c.database.busy_timeout},
+      {"database", "max_size", &c.database.max_size},
       {"http", "listen", &c.http.listen},
       {"http", "max_upload_bytes", &c.http.max_upload_bytes},
       {"http", "threads", &c.http.threads},

@@ -25,6 +25,11 @@ struct Config {
   struct Database {
     std::string path = "./dmarcd.db";
     int busy_timeout = 5000;  // milliseconds a statement waits for a lock
+    // Largest size in bytes the database may grow to (PRAGMA
+    // max_page_count on the writing connection), 0 for no limit. At the
+    // limit an envelope is not committed, and waits (IMAP) or gets a 503
+    // (upload) until rows are deleted or the limit raised.
+    uint64_t max_size = 0;
   } database;
   struct Http {
     std::string listen = "127.0.0.1:8080";  // ADDRESS:PORT; port 0 picks a free one
