@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "server/api_params.hpp"
+#include "server/csv.hpp"
 #include "server/iso_time.hpp"
 #include "storage/failure_reader.hpp"
 
@@ -163,18 +164,6 @@ json::object RowJson(const storage::FailureRow& row, bool detail) {
   return o;
 }
 
-// RFC 4180: a field holding a comma, quote or line break is quoted, and a
-// quote inside it doubled.
-std::string CsvField(std::string_view text) {
-  if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
-  std::string out = "\"";
-  for (char c : text) {
-    out += c;
-    if (c == '"') out += '"';
-  }
-  return out + "\"";
-}
-
 std::string Joined(const std::vector<std::string>& values) {
   std::string out;
   for (const std::string& value : values) out += (out.empty() ? "" : " ") + value;
@@ -208,7 +197,7 @@ std::vector<std::string> CsvHeader(bool detail) {
   return names;
 }
 
-std::vector<std::string> CsvRow(const storage::FailureRow& row, bool detail) {
+std::vector<std::string> FailureCells(const storage::FailureRow& row, bool detail) {
   const parser::FailureReport& r = row.report;
   std::vector<std::string> cells = {
       std::to_string(row.id),
@@ -244,16 +233,9 @@ std::vector<std::string> CsvRow(const storage::FailureRow& row, bool detail) {
   return cells;
 }
 
-// TODO(#6): a cell starting with '=', '+', '-' or '@' is written as sent,
-// which a spreadsheet may run as a formula (CSV injection).
 HttpResponse CsvResponse(const std::vector<storage::FailureRow>& rows, bool detail) {
-  std::string body;
-  auto line = [&body](const std::vector<std::string>& cells) {
-    for (size_t i = 0; i < cells.size(); ++i) body += (i == 0 ? "" : ",") + CsvField(cells[i]);
-    body += "\r\n";
-  };
-  line(CsvHeader(detail));
-  for (const auto& row : rows) line(CsvRow(row, detail));
+  std::string body = CsvRow(CsvHeader(detail));
+  for (const auto& row : rows) body += CsvRow(FailureCells(row, detail));
   HttpResponse response;
   response.content_type = "text/csv; charset=utf-8";
   response.body = std::move(body);
