@@ -10,13 +10,18 @@
 #include <variant>
 #include <vector>
 
+#include "server/access.hpp"
+
 namespace dmarcd::server {
 namespace {
 
 // One setting: where it lives in the file and how a value is stored. The
 // table below is the single list of keys, so file, environment and the
 // unknown-key check can never disagree.
-using Target = std::variant<std::string*, int*, uint64_t*, double*, bool*>;
+// A list is an array of strings in the file and comma-separated text in the
+// environment.
+using Target =
+    std::variant<std::string*, int*, uint64_t*, double*, bool*, std::vector<std::string>*>;
 
 struct Setting {
   const char* section;
@@ -33,6 +38,17 @@ std::vector<Setting> Settings(Config& c) {
       {"http", "listen", &c.http.listen},
       {"http", "max_upload_bytes", &c.http.max_upload_bytes},
       {"http", "threads", &c.http.threads},
+      {"http", "tls_cert", &c.http.tls_cert},
+      {"http", "tls_key", &c.http.tls_key},
+      {"http", "header_timeout", &c.http.header_timeout},
+      {"http", "request_timeout", &c.http.request_timeout},
+      {"http", "idle_timeout", &c.http.idle_timeout},
+      {"http", "max_connections", &c.http.max_connections},
+      {"http", "max_connections_per_client", &c.http.max_connections_per_client},
+      {"http", "users", &c.http.users},
+      {"http", "require_read_token", &c.http.require_read_token},
+      {"http", "trusted_proxy_auth", &c.http.trusted_proxy_auth},
+      {"http", "allowed_origins", &c.http.allowed_origins},
       {"limits", "max_envelope_bytes", &l.max_envelope_bytes},
       {"limits", "max_inflated_bytes", &l.max_inflated_bytes},
       {"limits", "max_compression_ratio", &l.max_compression_ratio},
@@ -77,6 +93,15 @@ Result<void> SetFromText(const Setting& s, const std::string& text, const std::s
           if (text != "true" && text != "false") return false;
           *target = text == "true";
           return true;
+        } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+          target->clear();
+          size_t start = 0;
+          while (start <= text.size() && !text.empty()) {
+            const size_t comma = std::min(text.find(',', start), text.size());
+            if (comma > start) target->push_back(text.substr(start, comma - start));
+            start = comma + 1;
+          }
+          return true;
         } else {
           T value{};
           if (!ParseNumber(text, value)) return false;
@@ -105,6 +130,17 @@ Result<void> SetFromToml(const Setting& s, const toml::node& node, const std::st
           auto v = node.value_exact<bool>();
           if (v) *target = *v;
           return v.has_value();
+        } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+          const toml::array* array = node.as_array();
+          if (array == nullptr) return false;
+          std::vector<std::string> values;
+          for (const toml::node& item : *array) {
+            auto v = item.value_exact<std::string>();
+            if (!v) return false;
+            values.push_back(*v);
+          }
+          *target = std::move(values);
+          return true;
         } else if constexpr (std::is_same_v<T, double>) {
           auto v = node.value<double>();
           if (v) *target = *v;
@@ -205,6 +241,25 @@ Result<void> Validate(const Config& config) {
   }
   if (config.http.max_upload_bytes == 0) {
     return MakeError(ErrorCode::kConfig, "http.max_upload_bytes must be above 0");
+  }
+  if (config.http.tls_cert.empty() != config.http.tls_key.empty()) {
+    return MakeError(ErrorCode::kConfig, "http.tls_cert and http.tls_key go together: set both");
+  }
+  for (const auto& [name, value] :
+       {std::pair{"header_timeout", config.http.header_timeout},
+        std::pair{"request_timeout", config.http.request_timeout},
+        std::pair{"idle_timeout", config.http.idle_timeout},
+        std::pair{"max_connections", config.http.max_connections},
+        std::pair{"max_connections_per_client", config.http.max_connections_per_client}}) {
+    if (value < 1)
+      return MakeError(ErrorCode::kConfig, std::string("http.") + name + " must be above 0");
+  }
+  for (const std::string& user : config.http.users) {
+    if (auto parsed = ParseBasicUser(user); !parsed) return tl::unexpected(parsed.error());
+  }
+  if (config.http.request_timeout < config.http.header_timeout) {
+    return MakeError(ErrorCode::kConfig,
+                     "http.request_timeout must not be below http.header_timeout");
   }
   if (config.database.path.empty()) {
     return MakeError(ErrorCode::kConfig, "database.path must not be empty");

@@ -35,6 +35,32 @@ struct Config {
     std::string listen = "127.0.0.1:8080";  // ADDRESS:PORT; port 0 picks a free one
     uint64_t max_upload_bytes = uint64_t{64} << 20;
     int threads = 2;  // io threads of the HTTP server
+    // HTTPS: PEM files of the certificate chain and of its private key; both
+    // or neither. Empty: plain HTTP.
+    std::string tls_cert;
+    std::string tls_key;
+    // Slow clients (seconds). A new connection, or a request's first byte,
+    // starts the header deadline and the request deadline (header and
+    // body); a kept-alive connection waits idle_timeout for the next request.
+    int header_timeout = 10;
+    int request_timeout = 30;
+    int idle_timeout = 60;
+    // Open connections in total and from one client address; above either,
+    // a new connection is closed at once.
+    int max_connections = 4096;
+    int max_connections_per_client = 32;
+    // Read access (server/access.hpp). Each user is "NAME:HASH" with HASH
+    // "pbkdf2-sha256$ITERATIONS$SALT_HEX$KEY_HEX"; users log in with HTTP
+    // Basic auth to the dashboard and the API.
+    std::vector<std::string> users;
+    // The API needs a bearer token (any scope) or a user's Basic auth.
+    bool require_read_token = false;
+    // A proxy in front authenticates every request: dmarcd checks nothing
+    // for reads, but may then listen on a non-loopback address.
+    bool trusted_proxy_auth = false;
+    // Origins ("https://portal.example.com") besides dmarcd's own from which
+    // a browser may send a POST; every other Origin is refused (CSRF).
+    std::vector<std::string> allowed_origins;
   } http;
   parser::Limits limits;
   struct Log {

@@ -9,6 +9,7 @@
 #include <future>
 #include <mutex>
 
+#include "server/access.hpp"
 #include "server/api.hpp"
 #include "server/http_server.hpp"
 #include "server/imap_poller.hpp"
@@ -65,6 +66,11 @@ int RunServe(const Config& config, const ServeOptions& options) {
     log->critical("error=\"{}\"", listen.error().ToString());
     return 2;
   }
+  // Issue #5: open read access only on loopback.
+  if (auto allowed = CheckListenAccess(config.http, listen->first); !allowed) {
+    log->critical("error=\"{}\"", allowed.error().ToString());
+    return 2;
+  }
 
   storage::OpenOptions write_options;
   write_options.busy_timeout_ms = config.database.busy_timeout;
@@ -89,6 +95,11 @@ int RunServe(const Config& config, const ServeOptions& options) {
     std::lock_guard lock(token_mutex);
     return storage::VerifyToken(**token_db, secret);
   };
+  auto access = AccessPolicy::Make(config.http, tokens, &Api::ErrorResponse);
+  if (!access) {
+    log->critical("error=\"{}\"", access.error().ToString());
+    return 2;
+  }
 
   auto readers = ReaderPool::Open(config.database.path, std::max(2, config.http.threads),
                                   config.database.busy_timeout);
@@ -108,6 +119,16 @@ int RunServe(const Config& config, const ServeOptions& options) {
   http_options.port = listen->second;
   http_options.max_body_bytes = config.http.max_upload_bytes;
   http_options.threads = config.http.threads;
+  http_options.header_timeout = std::chrono::seconds(config.http.header_timeout);
+  http_options.request_timeout = std::chrono::seconds(config.http.request_timeout);
+  http_options.idle_timeout = std::chrono::seconds(config.http.idle_timeout);
+  http_options.max_connections = config.http.max_connections;
+  http_options.max_connections_per_client = config.http.max_connections_per_client;
+  http_options.tls_cert = config.http.tls_cert;
+  http_options.tls_key = config.http.tls_key;
+  http_options.gate = [policy = *access](const HttpRequest& request) {
+    return policy->Check(request);
+  };
   HttpServer server(
       http_options,
       [&api](const HttpRequest& request, std::function<void(HttpResponse)> respond) {
@@ -121,7 +142,8 @@ int RunServe(const Config& config, const ServeOptions& options) {
     queue.Stop();
     return ExitFor(port.error());
   }
-  log->info("listening address={} port={}", listen->first, *port);
+  log->info("listening address={} port={} tls={} read_access={}", listen->first, *port,
+            config.http.tls_cert.empty() ? "off" : "on", (*access)->Mode());
   if (options.port_file) {
     if (auto written = WritePortFile(*options.port_file, *port); !written) {
       log->critical("error=\"{}\"", written.error().ToString());
