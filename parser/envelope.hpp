@@ -2,7 +2,10 @@
 // where they came from.
 #pragma once
 
+#include <optional>
 #include <string>
+
+#include "parser/error.hpp"
 
 namespace dmarcd::parser {
 
@@ -12,6 +15,12 @@ struct Envelope {
   // Where it came from, for logs and the database: "file:reports/a.xml.gz",
   // "stdin", "http:upload", "imap:INBOX/4711".
   std::string origin;
+  // Set by a channel that refused the input before reading it whole (IMAP:
+  // a message whose RFC822.SIZE is above the limit is never downloaded).
+  // `bytes` then holds only what the channel kept (the message's header
+  // section), and the pipeline stores it as rejected with this reason
+  // without parsing it.
+  std::optional<Error> refused = std::nullopt;
 };
 
 }  // namespace dmarcd::parser

@@ -86,6 +86,10 @@ PayloadKind SniffPayload(std::string_view bytes) {
 
 Result<void> ParseEnvelope(const Envelope& envelope, const Limits& limits,
                            EnvelopeHandler& handler) {
+  if (envelope.refused) {
+    handler.OnRejected(envelope.origin, envelope.bytes, *envelope.refused);
+    return {};
+  }
   if (envelope.bytes.size() > limits.max_envelope_bytes) {
     handler.OnRejected(
         envelope.origin, envelope.bytes,

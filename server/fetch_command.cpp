@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <mutex>
@@ -61,6 +62,11 @@ FetchExit RunFetch(const Config& config, const std::vector<ImapAccount>& configu
   std::vector<ImapAccount> accounts;
   for (const ImapAccount& account : configured) {
     if (!options.account || *options.account == account.name) accounts.push_back(account);
+  }
+  // A message the pipeline would refuse as too large is not downloaded.
+  for (ImapAccount& account : accounts) {
+    account.max_message_bytes =
+        std::min(account.max_message_bytes, config.limits.max_envelope_bytes);
   }
   if (accounts.empty()) {
     err << "dmarcd fetch: "

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <set>
 
 namespace dmarcd::server {
@@ -180,10 +181,23 @@ bool IsLoopbackHost(std::string_view host) {
 Result<ImapAccount> ParseImapAccount(
     const toml::table& table, const std::string& where,
     const std::function<std::optional<std::string>(const std::string&)>& env) {
-  static const std::set<std::string, std::less<>> known_keys = {
-      "name",          "host",    "port",    "tls",   "user",     "password", "password_env",
-      "password_file", "mailbox", "archive", "after", "interval", "ca_file",  "allow_plaintext",
-      "timeout",       "batch"};
+  static const std::set<std::string, std::less<>> known_keys = {"name",
+                                                                "host",
+                                                                "port",
+                                                                "tls",
+                                                                "user",
+                                                                "password",
+                                                                "password_env",
+                                                                "password_file",
+                                                                "mailbox",
+                                                                "archive",
+                                                                "after",
+                                                                "interval",
+                                                                "ca_file",
+                                                                "allow_plaintext",
+                                                                "timeout",
+                                                                "batch",
+                                                                "max_message_bytes"};
   for (const auto& [key, node] : table) {
     if (known_keys.find(key.str()) == known_keys.end()) {
       return MakeError(ErrorCode::kConfig,
@@ -222,6 +236,11 @@ Result<ImapAccount> ParseImapAccount(
   if (!batch) return tl::unexpected(batch.error());
   account.port = static_cast<uint16_t>(*port);
   account.batch = static_cast<int>(*batch);
+  auto max_message =
+      GetInteger(table, "max_message_bytes", named, 1024, std::numeric_limits<int64_t>::max(),
+                 static_cast<int64_t>(account.max_message_bytes));
+  if (!max_message) return tl::unexpected(max_message.error());
+  account.max_message_bytes = static_cast<uint64_t>(*max_message);
 
   auto interval = GetDuration(table, "interval", named, std::chrono::seconds(300));
   auto timeout = GetDuration(table, "timeout", named, std::chrono::seconds(60));

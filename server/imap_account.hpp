@@ -49,6 +49,10 @@ struct ImapAccount {
   bool allow_plaintext = false;
   std::chrono::seconds timeout{60};  // connect timeout, and the longest stall of a transfer
   int batch = 100;                   // messages fetched before the next move and state update
+  // A message whose RFC822.SIZE is above this is never downloaded: its
+  // header section alone is kept, as rejected input (kTooLarge). `dmarcd
+  // fetch` lowers it to [limits] max_envelope_bytes when that is smaller.
+  uint64_t max_message_bytes = uint64_t{256} << 20;
 };
 
 std::string_view ImapTlsName(ImapTls tls);          // "implicit", "starttls", "none"

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string_view>
 
@@ -289,6 +290,52 @@ Result<std::string> ImapClient::Fetch(const std::string& mailbox, uint32_t uid) 
   // libcurl turns ";UID=n" into UID FETCH n BODY[] and hands exactly the
   // literal's bytes to the write callback.
   auto body = Run(Escape(Handle(curl_), mailbox) + "/;UID=" + std::to_string(uid), "");
+  if (!body) return body;
+  if (body->empty()) {
+    return MakeError(ErrorCode::kNotFound, "UID " + std::to_string(uid) + " is gone");
+  }
+  return body;
+}
+
+Result<std::map<uint32_t, uint64_t>> ImapClient::Sizes(const std::string& mailbox,
+                                                       const std::vector<uint32_t>& uids) {
+  std::map<uint32_t, uint64_t> sizes;
+  if (uids.empty()) return sizes;
+  auto body = Run(Escape(Handle(curl_), mailbox), "UID FETCH " + UidSet(uids) + " (RFC822.SIZE)");
+  if (!body) return tl::unexpected(body.error());
+
+  // "* 12 FETCH (UID 4711 RFC822.SIZE 2048)": the items come in any order
+  // (RFC 3501 section 7.4.2). A line that does not read as that is skipped,
+  // and its message is then fetched whole and judged by the pipeline.
+  for (std::string_view line : Lines(*body)) {
+    if (!StartsWithNoCase(line, "* ")) continue;
+    const size_t open = line.find('(');
+    const size_t close = line.rfind(')');
+    if (open == std::string_view::npos || close == std::string_view::npos || close < open) continue;
+    if (Upper(line.substr(0, open)).find(" FETCH ") == std::string::npos) continue;
+    std::istringstream items{std::string(line.substr(open + 1, close - open - 1))};
+    std::optional<uint32_t> uid;
+    std::optional<uint64_t> size;
+    for (std::string key, value; items >> key >> value;) {
+      key = Upper(key);
+      uint32_t number = 0;
+      uint64_t bytes = 0;
+      if (key == "UID" && ParseUnsigned(std::string_view(value), number)) uid = number;
+      if (key == "RFC822.SIZE" && ParseUnsigned(std::string_view(value), bytes)) size = bytes;
+    }
+    if (uid && size) sizes[*uid] = *size;
+  }
+  return sizes;
+}
+
+Result<std::string> ImapClient::FetchHeader(const std::string& mailbox, uint32_t uid,
+                                            uint64_t max_bytes) {
+  // libcurl turns ";SECTION=HEADER/;PARTIAL=0.n" into UID FETCH uid
+  // BODY[HEADER]<0.n> (RFC 3501 section 6.4.5): a header section of any
+  // size costs at most max_bytes.
+  auto body = Run(Escape(Handle(curl_), mailbox) + "/;UID=" + std::to_string(uid) +
+                      "/;SECTION=HEADER/;PARTIAL=0." + std::to_string(max_bytes),
+                  "");
   if (!body) return body;
   if (body->empty()) {
     return MakeError(ErrorCode::kNotFound, "UID " + std::to_string(uid) + " is gone");

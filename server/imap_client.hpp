@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -63,6 +64,17 @@ class ImapClient {
   // The whole message (BODY[], RFC 3501 section 6.4.5) with this UID. A
   // UID that is gone is kNotFound.
   Result<std::string> Fetch(const std::string& mailbox, uint32_t uid);
+
+  // RFC822.SIZE (RFC 3501 section 6.4.5) of the messages with these UIDs,
+  // from one UID FETCH; a UID the server did not answer for (gone, or an
+  // answer too garbled to read) is absent from the map.
+  Result<std::map<uint32_t, uint64_t>> Sizes(const std::string& mailbox,
+                                             const std::vector<uint32_t>& uids);
+
+  // The message's header section (BODY[HEADER], RFC 3501 section 6.4.5),
+  // at most `max_bytes` of it, for a message too large to download whole.
+  // A UID that is gone is kNotFound.
+  Result<std::string> FetchHeader(const std::string& mailbox, uint32_t uid, uint64_t max_bytes);
 
   // Moves the messages to `target`: UID MOVE (RFC 6851) when the server
   // has MOVE; otherwise UID COPY, \Deleted and UID EXPUNGE (RFC 4315), or a

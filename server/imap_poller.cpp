@@ -9,6 +9,10 @@
 namespace dmarcd::server {
 namespace {
 
+// What is kept of a message too large to download: its header section, cut
+// here, as Postfix's header_size_limit does at 100 KiB.
+constexpr uint64_t kMaxKeptHeaderBytes = uint64_t{256} << 10;
+
 constexpr std::array<ArchiveFolder, 3> kFolders = {
     ArchiveFolder::kAggregate, ArchiveFolder::kFailure, ArchiveFolder::kInvalid};
 
@@ -199,13 +203,24 @@ PollStats ImapPoller::Poll() {
     bool contiguous = true;
     uint32_t last_handled = state.last_uid;
 
+    // Sizes first, so a message above the limit is never downloaded whole
+    // (issue #6): a hostile sender can make one of any size.
+    const std::vector<uint32_t> chunk(uids->begin() + static_cast<std::ptrdiff_t>(begin),
+                                      uids->begin() + static_cast<std::ptrdiff_t>(end));
+    auto sizes = client_.Sizes(account_.mailbox, chunk);
+    if (!sizes) {
+      stats.error = sizes.error();
+      stats.deferred += uids->size() - begin;
+      break;
+    }
+
     for (size_t i = begin; i < end; ++i) {
       const uint32_t uid = (*uids)[i];
       ++stats.seen;
-      // TODO(#6): ask for RFC822.SIZE first and leave a message above
-      // limits.max_envelope_bytes on the server instead of downloading it
-      // whole only for the pipeline to reject it.
-      auto bytes = client_.Fetch(account_.mailbox, uid);
+      const auto size = sizes->find(uid);
+      const bool too_large = size != sizes->end() && size->second > account_.max_message_bytes;
+      auto bytes = too_large ? client_.FetchHeader(account_.mailbox, uid, kMaxKeptHeaderBytes)
+                             : client_.Fetch(account_.mailbox, uid);
       if (!bytes && bytes.error().code == ErrorCode::kNotFound) {
         log->debug("account={} uid={} gone before it was fetched", account_.name, uid);
         continue;
@@ -218,8 +233,17 @@ PollStats ImapPoller::Poll() {
         break;
       }
 
-      auto outcome =
-          ingest_(parser::Envelope{std::move(*bytes), Origin(account_, status->uidvalidity, uid)});
+      parser::Envelope envelope{std::move(*bytes), Origin(account_, status->uidvalidity, uid)};
+      if (too_large) {
+        envelope.refused =
+            Error(ErrorCode::kTooLarge, "message of " + std::to_string(size->second) +
+                                            " bytes (RFC822.SIZE) is larger than " +
+                                            std::to_string(account_.max_message_bytes) +
+                                            "; only its header section was fetched");
+        log->warn("account={} uid={} size={} not downloaded: above max_message_bytes={}",
+                  account_.name, uid, size->second, account_.max_message_bytes);
+      }
+      auto outcome = ingest_(std::move(envelope));
       if (!outcome) {
         log->warn("account={} uid={} deferred error=\"{}\"", account_.name, uid,
                   outcome.error().ToString());

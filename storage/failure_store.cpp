@@ -178,9 +178,10 @@ Result<std::optional<parser::Envelope>> ApplyFailurePrivacy(Database& db,
     // local parts redacted as far as they can be found in the bytes.
     if (report.error().code == ErrorCode::kNotAReport) return std::nullopt;
     if (privacy.store_samples == SampleMode::kFull) {
-      return parser::Envelope{redact(envelope.bytes), envelope.origin};
+      return parser::Envelope{redact(envelope.bytes), envelope.origin, envelope.refused};
     }
-    return parser::Envelope{redact(OuterHeaders(envelope.bytes)), envelope.origin};
+    return parser::Envelope{redact(OuterHeaders(envelope.bytes)), envelope.origin,
+                            envelope.refused};
   }
 
   parser::FailureReport kept;
@@ -197,7 +198,8 @@ Result<std::optional<parser::Envelope>> ApplyFailurePrivacy(Database& db,
   for (const std::string& header : report->envelope_headers) {
     envelope_headers.push_back(redact(header));
   }
-  return parser::Envelope{parser::WriteFailureReport(kept, envelope_headers), envelope.origin};
+  return parser::Envelope{parser::WriteFailureReport(kept, envelope_headers), envelope.origin,
+                          envelope.refused};
 }
 
 Result<FailureStoreOutcome> FailureStore::Store(const parser::FailureReport& report, bool redacted,

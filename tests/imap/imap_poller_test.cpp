@@ -360,6 +360,34 @@ TEST_F(ImapPollerTest, CommittedButNotMovedIsMovedAsADuplicateNextTime) {
   EXPECT_EQ(Count("SELECT count(*) FROM reports"), 2);
 }
 
+TEST_F(ImapPollerTest, Issue6MessageAboveTheLimitIsNeverDownloadedWhole) {
+  // A report with a 1 MiB Subject: above the limit set here, so only its
+  // header section, cut at 256 KiB, is fetched and kept as rejected input.
+  const fs::path big = kData / "parser/hostile/mime_1mb_header_line.eml";
+  const fs::path small = AggregateMails()[0];
+  ASSERT_GT(fs::file_size(big), uint64_t{1} << 20);
+  account_.max_message_bytes = 512 << 10;
+  Deliver({big, small});
+
+  const PollStats stats = PollOnce();
+  ASSERT_FALSE(stats.error) << stats.error->ToString();
+  EXPECT_EQ(stats.seen, 2u);
+  EXPECT_EQ(stats.stored, 1u);
+  EXPECT_EQ(stats.rejected, 1u);
+  EXPECT_EQ(Folder("Archive/Invalid"), Contents({big}));
+  EXPECT_EQ(Folder("Archive/Aggregate"), Contents({small}));
+  EXPECT_EQ(Count("SELECT count(*) FROM reports"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM rejected WHERE code = 'too_large' AND message LIKE "
+                  "'%RFC822.SIZE%'"),
+            1);
+  EXPECT_EQ(Count("SELECT size FROM rejected"), 256 << 10);
+  EXPECT_EQ(Count("SELECT instr(CAST(bytes AS TEXT), 'Subject: Report Domain') > 0 FROM rejected"),
+            1);
+  EXPECT_EQ(Count("SELECT max(size) FROM raw_inputs"), 256 << 10);
+
+  EXPECT_EQ(PollOnce().seen, 0u);
+}
+
 TEST(ImapPollDelayTest, BacksOffExponentiallyUpToACeiling) {
   using std::chrono::seconds;
   EXPECT_EQ(NextPollDelay(seconds(300), 0), seconds(300));
