@@ -33,9 +33,10 @@ corpus="$build/fuzz/corpus/$name"
 findings="$build/fuzz/findings/$name"
 mkdir -p "$corpus" "$findings"
 
-# -timeout: one input running longer than this is a hang (the hostile-input
-# rule is 10 s on a release build; sanitizers are slower).
-args=(-max_total_time="$seconds" -max_len="$max_len" -timeout=25 -rss_limit_mb=2560
+# -timeout: one input running longer than this (wall time) is a hang; the
+# hostile-input rule is 10 s on a release build and sanitizers are slower.
+# FUZZ_TIMEOUT raises it on a machine busy with other work.
+args=(-max_total_time="$seconds" -max_len="$max_len" -timeout="${FUZZ_TIMEOUT:-25}" -rss_limit_mb=2560
   -artifact_prefix="$findings/" -print_final_stats=1)
 if [[ -n "$dict" ]]; then args+=(-dict="$root/fuzz/$dict"); fi
 

@@ -10,6 +10,7 @@
 
 #include "parser/report_assembler.hpp"
 #include "parser/utf8_sanitizer.hpp"
+#include "parser/xml_shape_guard.hpp"
 
 namespace dmarcd::parser {
 
@@ -170,6 +171,11 @@ class AggregateParser::Impl {
   }
 
   Result<void> Push(std::string_view chunk, bool terminate) {
+    // libxml2 2.9 takes time quadratic in the attributes of one tag and has
+    // no cap for them: counted before it sees the bytes (issue #6).
+    if (auto shape = shape_guard_.Feed(chunk); !shape) {
+      return Fail(shape.error().code, shape.error().message);
+    }
     std::string_view data = chunk;
     if (sanitize_) {
       buffer_.clear();
@@ -328,6 +334,7 @@ class AggregateParser::Impl {
   static void StructuredError(void* /*ctx*/, xmlErrorPtr /*error*/) {}
 
   const Limits& limits_;
+  XmlShapeGuard shape_guard_{limits_.max_xml_attributes};
   ReportAssembler assembler_;
   xmlSAXHandler sax_{};
   xmlParserCtxtPtr ctxt_ = nullptr;

@@ -435,6 +435,9 @@ std::string FailureReport::Domain() const {
 
 Result<FailureReport> ParseFailureReport(std::string_view email) {
   EnsureGmime();
+  // GMime would build the whole tree of a hostile email first (see
+  // mime_walker.hpp); the default caps apply before it does.
+  if (auto shape = ScanMimeShape(email, Limits()); !shape) return tl::unexpected(shape.error());
   GPtr<GMimeMessage> message = ParseMessage(email);
   if (!message) return MakeError(ErrorCode::kBadMime, "email cannot be parsed as MIME");
   GMimeObject* body = g_mime_message_get_mime_part(message.get());
@@ -479,6 +482,7 @@ Result<FailureReport> ParseFailureReport(std::string_view email) {
 
 bool LooksLikeNonStandardFailureReport(std::string_view email) {
   EnsureGmime();
+  if (!ScanMimeShape(email, Limits())) return false;
   GPtr<GMimeMessage> message = ParseMessage(email);
   if (!message || !SubjectNamesFailureReport(message.get())) return false;
   GMimeObject* body = g_mime_message_get_mime_part(message.get());

@@ -14,7 +14,9 @@
 //   the message "not a DMARC failure report (feedback type abuse)";
 // - kMissingElement: an ARF report without a Feedback-Type, or with neither
 //   a feedback-report part nor a returned message;
-// - kBadMime: GMime cannot read the email.
+// - kBadMime: GMime cannot read the email;
+// - kTooManyEntries, kTooDeep, kTooLarge: the email's MIME shape is over the
+//   default Limits (ScanMimeShape), checked before GMime parses it.
 // Pure and thread-safe: no I/O, no globals besides GMime's one-time setup.
 #pragma once
 

@@ -24,8 +24,18 @@ struct Limits {
   int max_nesting_depth = 4;
   // MIME parts in one email, counted over every nesting level.
   int max_mime_parts = 256;
+  // Multiparts nested in one another in one email (Dovecot allows 100; a
+  // report needs 3).
+  int max_mime_depth = 10;
+  // Bytes of one header block of an email or of one of its parts, folded
+  // lines included. GMime reads headers in linear time; the cap only keeps
+  // a message that is all header from being parsed as one.
+  uint64_t max_header_bytes = uint64_t{4} << 20;
   // XML element depth; a DMARC report needs 5.
   int max_xml_depth = 32;
+  // Attributes (namespace declarations included) of one XML element; a
+  // DMARC report needs at most 3.
+  int max_xml_attributes = 64;
   // Bytes of text in one XML element.
   uint64_t max_text_bytes = uint64_t{64} << 10;
   // Records in one aggregate report.

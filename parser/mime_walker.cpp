@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <memory>
 #include <mutex>
+#include <unordered_set>
+#include <vector>
 
 namespace dmarcd::parser {
 
@@ -153,7 +155,176 @@ bool IsFailureReport(GMimeObject* body) {
   return report_type != nullptr && g_ascii_strcasecmp(report_type, "feedback-report") == 0;
 }
 
+// One line of the raw email: its text without the line ending (LF or CRLF,
+// RFC 5322 section 2.1 and what mail stores really hold).
+struct RawLine {
+  std::string_view text;
+  size_t bytes = 0;  // with the line ending
+};
+
+class RawLines {
+ public:
+  explicit RawLines(std::string_view text) : rest_(text) {}
+
+  bool Next(RawLine* line) {
+    if (rest_.empty()) return false;
+    size_t end = rest_.find('\n');
+    size_t bytes = end == std::string_view::npos ? rest_.size() : end + 1;
+    std::string_view text = rest_.substr(0, end == std::string_view::npos ? rest_.size() : end);
+    if (text.ends_with('\r')) text.remove_suffix(1);
+    *line = RawLine{text, bytes};
+    rest_.remove_prefix(bytes);
+    return true;
+  }
+
+ private:
+  std::string_view rest_;
+};
+
+char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    if (AsciiLower(text[i]) != prefix[i]) return false;
+  }
+  return true;
+}
+
+bool IsLinearSpace(char c) { return c == ' ' || c == '\t'; }
+
+// The value of a boundary parameter on the line (RFC 2045 section 5.1:
+// quoted or a token), or "" when the line has none. Every '=' is looked at
+// once, so a line of a million of them costs a million steps.
+std::string_view BoundaryParameter(std::string_view line) {
+  constexpr std::string_view kName = "boundary";
+  for (size_t eq = line.find('='); eq != std::string_view::npos; eq = line.find('=', eq + 1)) {
+    size_t name_end = eq;
+    while (name_end > 0 && IsLinearSpace(line[name_end - 1])) --name_end;
+    if (name_end < kName.size() || !StartsWithNoCase(line.substr(name_end - kName.size()), kName)) {
+      continue;
+    }
+    std::string_view value = line.substr(eq + 1);
+    while (!value.empty() && IsLinearSpace(value.front())) value.remove_prefix(1);
+    if (value.starts_with('"')) {
+      value.remove_prefix(1);
+      return value.substr(0, value.find('"'));
+    }
+    return value.substr(0, value.find_first_of("; \t"));
+  }
+  return {};
+}
+
+// A part whose body is an email of its own (RFC 2046 section 5.2): GMime
+// parses it, and its parts, as a nested message.
+bool DeclaresAttachedMessage(std::string_view line) {
+  constexpr std::string_view kHeader = "content-type:";
+  if (!StartsWithNoCase(line, kHeader)) return false;
+  std::string_view value = line.substr(kHeader.size());
+  while (!value.empty() && IsLinearSpace(value.front())) value.remove_prefix(1);
+  return StartsWithNoCase(value, "message/") && !StartsWithNoCase(value, "message/partial") &&
+         !StartsWithNoCase(value, "message/external-body") &&
+         !StartsWithNoCase(value, "message/feedback-report") &&
+         !StartsWithNoCase(value, "message/delivery-status") &&
+         !StartsWithNoCase(value, "message/disposition-notification");
+}
+
+std::string TooManyParts(const Limits& limits) {
+  return "email has more than " + std::to_string(limits.max_mime_parts) + " MIME parts";
+}
+
+// The multiparts open at a point of the email, outermost first, by their
+// boundaries. RFC 2046 section 5.1.1 nests them: a delimiter of an outer
+// boundary ends every multipart inside it, and the first delimiter of a
+// boundary not yet open opens a multipart inside the innermost one.
+class BoundaryStack {
+ public:
+  // Returns the depth after the delimiter line.
+  int Delimiter(std::string_view boundary, bool close) {
+    auto at = std::find(open_.rbegin(), open_.rend(), boundary);
+    if (at != open_.rend()) {
+      open_.erase(at.base() - (close ? 1 : 0), open_.end());
+    } else if (!close) {
+      open_.push_back(boundary);
+    }
+    return static_cast<int>(open_.size());
+  }
+
+ private:
+  std::vector<std::string_view> open_;
+};
+
 }  // namespace
+
+Result<MimeShape> ScanMimeShape(std::string_view email, const Limits& limits) {
+  MimeShape shape;
+
+  // First pass: the boundaries declared anywhere, so that a delimiter line
+  // is known for one however deep it sits.
+  std::unordered_set<std::string_view> boundaries;
+  RawLines declarations(email);
+  for (RawLine line; declarations.Next(&line);) {
+    std::string_view boundary = BoundaryParameter(line.text);
+    if (!boundary.empty()) boundaries.insert(boundary);
+  }
+
+  // Second pass: delimiter lines give parts and nesting; header blocks run
+  // from the start of the email, of each part and of each attached email
+  // to the first empty line.
+  BoundaryStack stack;
+  bool in_header = true;
+  bool message_follows = false;
+  uint64_t header_bytes = 0;
+  RawLines lines(email);
+  for (RawLine line; lines.Next(&line);) {
+    if (in_header) {
+      header_bytes += line.bytes;
+      shape.largest_header = std::max(shape.largest_header, header_bytes);
+      if (header_bytes > limits.max_header_bytes) {
+        return MakeError(ErrorCode::kTooLarge, "a header block of the email is larger than " +
+                                                   std::to_string(limits.max_header_bytes) +
+                                                   " bytes");
+      }
+      if (line.text.empty()) {
+        in_header = message_follows;
+        message_follows = false;
+        header_bytes = 0;
+        continue;
+      }
+      if (DeclaresAttachedMessage(line.text)) {
+        message_follows = true;
+        if (++shape.parts > limits.max_mime_parts) {
+          return MakeError(ErrorCode::kTooManyEntries, TooManyParts(limits));
+        }
+      }
+    }
+    if (!line.text.starts_with("--")) continue;
+
+    // RFC 2046 section 5.1.1: "--" boundary, "--" again for the last one,
+    // then optional white space.
+    std::string_view rest = line.text.substr(2);
+    while (!rest.empty() && IsLinearSpace(rest.back())) rest.remove_suffix(1);
+    bool close = false;
+    if (!boundaries.contains(rest)) {
+      if (!rest.ends_with("--") || !boundaries.contains(rest.substr(0, rest.size() - 2))) continue;
+      rest.remove_suffix(2);
+      close = true;
+    }
+    shape.depth = std::max(shape.depth, stack.Delimiter(rest, close));
+    if (shape.depth > limits.max_mime_depth) {
+      return MakeError(ErrorCode::kTooDeep, "email has multiparts nested deeper than " +
+                                                std::to_string(limits.max_mime_depth) + " levels");
+    }
+    if (close) continue;
+    if (++shape.parts > limits.max_mime_parts) {
+      return MakeError(ErrorCode::kTooManyEntries, TooManyParts(limits));
+    }
+    in_header = true;
+    message_follows = false;
+    header_bytes = 0;
+  }
+  return shape;
+}
 
 std::string DecodeBase64Lenient(std::string encoded, bool* padded) {
   if (padded != nullptr) *padded = false;
@@ -175,9 +346,11 @@ std::string DecodeBase64Lenient(std::string encoded, bool* padded) {
 Result<MimeContents> MimeWalker::Walk(std::string_view email, const Limits& limits) {
   EnsureGmime();
 
-  // TODO(#6): GMime builds the whole MIME tree before max_mime_parts is
-  // applied, recursing once per nested multipart; a hostile email nested a
-  // few thousand levels deep costs that much stack and memory in GMime.
+  // GMime builds the whole tree, recursing once per nested part, before a
+  // single part could be counted: the shape is checked on the raw lines.
+  auto shape = ScanMimeShape(email, limits);
+  if (!shape) return tl::unexpected(shape.error());
+
   GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(email.data(), email.size()));
   GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
   GPtr<GMimeMessage> message(g_mime_parser_construct_message(parser.get(), nullptr));

@@ -8,8 +8,16 @@
 // Content-Type header, or name a zip ".gz". A text body that is not a
 // report (plain text, HTML) is left out.
 //
-// Errors: kBadMime when GMime cannot read the email, kTooManyEntries past
-// limits.max_mime_parts parts. Thread-safe: GMime is initialised once.
+// GMime builds the whole MIME tree of an email before anything can be
+// counted, recursing once per nested part, so the raw lines are scanned
+// first (ScanMimeShape) and an email whose shape is over the limits never
+// reaches GMime. The scan and GMime's parse are both linear in the size of
+// the email.
+//
+// Errors: kBadMime when GMime cannot read the email; kTooManyEntries past
+// limits.max_mime_parts parts; kTooDeep past limits.max_mime_depth nested
+// multiparts; kTooLarge for a header block above limits.max_header_bytes.
+// Thread-safe: GMime is initialised once.
 #pragma once
 
 #include <string>
@@ -41,6 +49,23 @@ struct MimeContents {
 // be lenient, so the missing padding is restored before GMime decodes.
 // `padded`, when given, says whether padding had to be restored.
 std::string DecodeBase64Lenient(std::string encoded, bool* padded = nullptr);
+
+// What the raw lines of an email say about its MIME structure, found in one
+// pass without building anything: an upper bound on what GMime will build.
+struct MimeShape {
+  // Delimiter lines of declared boundaries (RFC 2046 section 5.1.1) plus
+  // the parts declared as attached messages, plus the email itself.
+  int parts = 1;
+  // The deepest nesting of multiparts, from the order of delimiter lines.
+  int depth = 0;
+  // The largest header block (the email's or a part's), in bytes.
+  uint64_t largest_header = 0;
+};
+
+// Scans `email` and refuses it, before GMime sees it, when its shape is
+// over `limits` (the errors above). Stops at the first limit passed, so the
+// shape returned is exact only when no error is.
+Result<MimeShape> ScanMimeShape(std::string_view email, const Limits& limits);
 
 class MimeWalker {
  public:

@@ -44,7 +44,7 @@ const std::map<std::string, Outcome>& Expectations() {
       {"mime_50k_headers.eml", Accepted{2}},
       {"mime_base64_garbage.eml", ErrorCode::kBadArchive},
       {"mime_bomb_attachment.eml", ErrorCode::kRatioExceeded},
-      {"mime_deep_nesting_1000.eml", ErrorCode::kTooManyEntries},
+      {"mime_deep_nesting_1000.eml", ErrorCode::kTooDeep},
       {"mime_folded_header_100k_lines.eml", Accepted{2}},
       {"nul_byte_in_xml.xml", ErrorCode::kMalformedXml},
       {"quadratic_blowup.xml", ErrorCode::kDoctypeRefused},
