@@ -213,6 +213,7 @@ Result<int64_t> EnvelopeStore::ArchiveRaw(const parser::Envelope& envelope) {
 parser::AggregateSink& EnvelopeStore::OnAggregateBegin(const parser::DocumentInfo& doc) {
   doc_ = Document{};
   doc_.part.name = doc.name;
+  rollups_.BeginReport();
   // A savepoint per document: a report that fails half-way is undone alone,
   // and its good siblings in the same envelope stay.
   if (auto opened = db_.Exec("SAVEPOINT document"); !opened) {
@@ -292,6 +293,7 @@ Result<parser::SinkAction> EnvelopeStore::OnHeader(const parser::AggregateHeader
   }
   part.status = PartStatus::kStored;
   part.report_pk = sqlite3_last_insert_rowid(db_.Handle());
+  doc_.reporter_key = reporter_key;
 
   if (auto notes = InsertNotes(part.report_pk, "error", header.errors); !notes) {
     return tl::unexpected(notes.error());
@@ -357,6 +359,8 @@ Result<parser::SinkAction> EnvelopeStore::OnRecord(const parser::AggregateRecord
     }
   }
 
+  rollups_.AddRecord(record);
+
   // Figures are weighted by the record's message count (RFC 7489 Appendix C:
   // a row stands for `count` messages); DMARC passes when either aligned
   // identifier passed as the reporter evaluated it.
@@ -400,6 +404,12 @@ Result<void> EnvelopeStore::OnEnd(const std::vector<std::string>& warnings) {
     if (auto inserted = insert_day_.Run(); !inserted) {
       return tl::unexpected(inserted.error());
     }
+  }
+
+  if (auto rolled = rollups_.EndReport(
+          RollupReport{part.report_pk, part.domain, doc_.reporter_key, part.begin, part.end});
+      !rolled) {
+    return rolled;
   }
 
   finish_report_.Bind(1, part.records).Bind(2, part.messages).Bind(3, part.report_pk);

@@ -26,6 +26,7 @@
 #include "storage/database.hpp"
 #include "storage/failure_store.hpp"
 #include "storage/reader.hpp"
+#include "storage/rollups.hpp"
 #include "storage/statement.hpp"
 #include "storage/writer.hpp"
 
@@ -75,6 +76,7 @@ class EnvelopeStore final : public parser::EnvelopeHandler, public parser::Aggre
     std::optional<Error> failure;
     PartOutcome part;
     Figures totals;
+    std::string reporter_key;
   };
 
   Result<void> PrepareStatements();
@@ -87,6 +89,8 @@ class EnvelopeStore final : public parser::EnvelopeHandler, public parser::Aggre
   Database& db_;
   bool prepared_ = false;
   FailureStore failure_store_{db_};
+  // The daily roll-ups (rollups.hpp), fed record by record.
+  RollupWriter rollups_{db_};
   FailurePrivacy privacy_;
 
   // Per envelope.

@@ -1,9 +1,12 @@
 #include "storage/reader.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 #include <variant>
 
+#include "parser/byte_sink.hpp"
+#include "parser/gzip_inflater.hpp"
 #include "storage/ascii.hpp"
 #include "storage/day_shares.hpp"
 #include "storage/statement.hpp"
@@ -52,6 +55,8 @@ Where ReportWhere(const TimeFilter& filter) {
   return where;
 }
 
+constexpr const char* kAllDomains = "domain IN (SELECT domain FROM domain_days GROUP BY domain)";
+
 // Days [day, day + 86400) that overlap [from, to).
 Where DayWhere(const TimeFilter& filter) {
   Where where;
@@ -67,6 +72,19 @@ Where DayWhere(const TimeFilter& filter) {
     where.Add("day > ?");
     where.params.emplace_back(*filter.from - kSecondsPerDay);
   }
+  return where;
+}
+
+// DayWhere for the roll-up tables, whose keys lead with the domain: with no
+// domain asked, the domains are listed so that SQLite still seeks by key
+// (one range per domain) rather than reading the whole table.
+Where RollupWhere(const TimeFilter& filter) {
+  Where where;
+  if (!filter.domain) where.Add(kAllDomains);
+  const Where days = DayWhere(filter);
+  if (!days.sql.empty())
+    where.Add(std::string_view(days.sql).substr(std::string_view("WHERE ").size()));
+  where.params = days.params;
   return where;
 }
 
@@ -102,6 +120,35 @@ Result<void> ForEachRow(Statement& statement, Each&& each) {
     }
     each(statement);
   }
+}
+
+// source_reports rows for `source_ip` whose report overlaps the period.
+Where SourceReportWhere(const TimeFilter& filter, const std::string& source_ip) {
+  Where where = ReportWhere(filter);
+  if (!filter.domain) where.Add(kAllDomains);
+  where.Add("source_ip = ?");
+  where.params.emplace_back(source_ip);
+  return where;
+}
+
+// Collects what the gzip inflater writes.
+class StringSink final : public parser::ByteSink {
+ public:
+  explicit StringSink(std::string& out) : out_(out) {}
+  Result<void> Write(std::string_view chunk) override {
+    out_.append(chunk);
+    return {};
+  }
+  bool Stopped() const override { return false; }
+
+ private:
+  std::string& out_;
+};
+
+// Runs a statement that yields one row and reads it, or none.
+template <typename Read>
+Result<void> ReadOne(Statement& statement, Read&& read) {
+  return ForEachRow(statement, std::forward<Read>(read));
 }
 
 }  // namespace
@@ -156,8 +203,18 @@ Result<std::vector<DomainRow>> Reader::Domains() {
   return domains;
 }
 
-Result<Page<ReportRow>> Reader::Reports(const TimeFilter& filter, const PageRequest& page) {
-  const Where where = ReportWhere(filter);
+Result<Page<ReportRow>> Reader::Reports(const TimeFilter& filter, const PageRequest& page,
+                                        const std::optional<std::string>& source_ip) {
+  Where where = ReportWhere(filter);
+  if (source_ip) {
+    // source_reports is keyed by domain first (see RollupWhere).
+    where.Add(filter.domain ? "id IN (SELECT report_id FROM source_reports WHERE domain = ? "
+                              "AND source_ip = ?)"
+                            : "id IN (SELECT report_id FROM source_reports WHERE " +
+                                  std::string(kAllDomains) + " AND source_ip = ?)");
+    if (filter.domain) where.params.emplace_back(AsciiLower(*filter.domain));
+    where.params.emplace_back(*source_ip);
+  }
   Page<ReportRow> result;
 
   auto count = impl_->Prepare("SELECT COUNT(*) FROM reports " + where.sql);
@@ -210,7 +267,7 @@ Result<Page<ReportRow>> Reader::Reports(const TimeFilter& filter, const PageRequ
   return result;
 }
 
-Result<ReportDetail> Reader::Report(int64_t id) {
+Result<ReportDetail> Reader::Report(int64_t id, const std::optional<PageRequest>& records_page) {
   auto query = impl_->Prepare(
       "SELECT id, org_name, org_email, report_id, domain, date_begin, date_end, records, "
       "messages, received_at, origin, extra_contact_info, version, namespace, generator, "
@@ -274,15 +331,24 @@ Result<ReportDetail> Reader::Report(int64_t id) {
 
   // Records, then each kind of child row in one pass over the report, all in
   // document order (seq), so a report of millions of records costs four
-  // queries rather than one per record.
+  // queries rather than one per record. seq runs 0, 1, 2 ... so a page is a
+  // range of seq.
+  int64_t first_seq = 0;
+  int64_t end_seq = std::numeric_limits<int64_t>::max();
+  if (records_page) {
+    first_seq = std::max<int64_t>(records_page->offset, 0);
+    end_seq = first_seq + std::clamp<int64_t>(records_page->limit, 0,
+                                              std::numeric_limits<int64_t>::max() - first_seq);
+  }
   auto records = impl_->Prepare(
       "SELECT seq, source_ip, count, disposition, policy_dkim, policy_spf, header_from, "
-      "envelope_from, envelope_to FROM records WHERE report_id = ? ORDER BY seq");
+      "envelope_from, envelope_to FROM records WHERE report_id = ? AND seq >= ? AND seq < ? "
+      "ORDER BY seq");
   if (!records) {
     return tl::unexpected(records.error());
   }
   std::vector<parser::AggregateRecord>& out = detail.records;
-  records->Bind(1, id);
+  records->Bind(1, id).Bind(2, first_seq).Bind(3, end_seq);
   auto listed = ForEachRow(*records, [&](const Statement& row) {
     parser::AggregateRecord record;
     record.source_ip = row.Text(1);
@@ -299,25 +365,28 @@ Result<ReportDetail> Reader::Report(int64_t id) {
     return tl::unexpected(listed.error());
   }
 
-  auto at = [&out](int64_t seq) -> parser::AggregateRecord* {
-    return seq >= 0 && static_cast<size_t>(seq) < out.size() ? &out[static_cast<size_t>(seq)]
-                                                             : nullptr;
+  auto at = [&out, first_seq](int64_t seq) -> parser::AggregateRecord* {
+    const int64_t index = seq - first_seq;
+    return index >= 0 && static_cast<size_t>(index) < out.size() ? &out[static_cast<size_t>(index)]
+                                                                 : nullptr;
   };
   auto reasons = impl_->Prepare(
       "SELECT r.seq, x.type, x.comment FROM record_reasons x JOIN records r ON r.id = x.record_id "
-      "WHERE r.report_id = ? ORDER BY r.seq, x.seq");
+      "WHERE r.report_id = ? AND r.seq >= ? AND r.seq < ? ORDER BY r.seq, x.seq");
   auto dkim = impl_->Prepare(
       "SELECT r.seq, x.domain, x.selector, x.result, x.human_result FROM dkim_results x "
-      "JOIN records r ON r.id = x.record_id WHERE r.report_id = ? ORDER BY r.seq, x.seq");
+      "JOIN records r ON r.id = x.record_id WHERE r.report_id = ? AND r.seq >= ? AND r.seq < ? "
+      "ORDER BY r.seq, x.seq");
   auto spf = impl_->Prepare(
       "SELECT r.seq, x.domain, x.scope, x.result, x.human_result FROM spf_results x "
-      "JOIN records r ON r.id = x.record_id WHERE r.report_id = ? ORDER BY r.seq, x.seq");
+      "JOIN records r ON r.id = x.record_id WHERE r.report_id = ? AND r.seq >= ? AND r.seq < ? "
+      "ORDER BY r.seq, x.seq");
   if (!reasons || !dkim || !spf) {
     return tl::unexpected(!reasons ? reasons.error() : !dkim ? dkim.error() : spf.error());
   }
-  reasons->Bind(1, id);
-  dkim->Bind(1, id);
-  spf->Bind(1, id);
+  reasons->Bind(1, id).Bind(2, first_seq).Bind(3, end_seq);
+  dkim->Bind(1, id).Bind(2, first_seq).Bind(3, end_seq);
+  spf->Bind(1, id).Bind(2, first_seq).Bind(3, end_seq);
   auto read_reasons = ForEachRow(*reasons, [&](const Statement& row) {
     if (auto* record = at(row.Int(0))) {
       record->reasons.push_back(parser::PolicyOverride{row.OptionalText(1), row.OptionalText(2)});
@@ -344,9 +413,9 @@ Result<ReportDetail> Reader::Report(int64_t id) {
 }
 
 Result<Figures> Reader::Summary(const TimeFilter& filter) {
-  const Where where = DayWhere(filter);
+  const Where where = RollupWhere(filter);
   auto query =
-      impl_->Prepare(std::string("SELECT ") + kFigureSums + " FROM report_days " + where.sql);
+      impl_->Prepare(std::string("SELECT ") + kFigureSums + " FROM domain_days " + where.sql);
   if (!query) {
     return tl::unexpected(query.error());
   }
@@ -360,8 +429,8 @@ Result<Figures> Reader::Summary(const TimeFilter& filter) {
 }
 
 Result<std::vector<DayFigures>> Reader::Timeseries(const TimeFilter& filter) {
-  const Where where = DayWhere(filter);
-  auto query = impl_->Prepare(std::string("SELECT day, ") + kFigureSums + " FROM report_days " +
+  const Where where = RollupWhere(filter);
+  auto query = impl_->Prepare(std::string("SELECT day, ") + kFigureSums + " FROM domain_days " +
                               where.sql + " GROUP BY day ORDER BY day");
   if (!query) {
     return tl::unexpected(query.error());
@@ -411,6 +480,355 @@ Result<Page<RejectedRow>> Reader::Rejected(const PageRequest& page) {
   });
   if (!listed) {
     return tl::unexpected(listed.error());
+  }
+  return result;
+}
+
+Result<RawEnvelope> Reader::Raw(int64_t id) {
+  auto query = impl_->Prepare(
+      "SELECT i.compression, i.bytes, i.origin, i.sha256, i.size FROM reports r "
+      "JOIN raw_inputs i ON i.id = r.raw_input_id WHERE r.id = ?");
+  if (!query) {
+    return tl::unexpected(query.error());
+  }
+  auto found = query->Bind(1, id).Step();
+  if (!found) {
+    return tl::unexpected(found.error());
+  }
+  if (!*found) {
+    return MakeError(ErrorCode::kNotFound, "no stored envelope for report " + std::to_string(id));
+  }
+  RawEnvelope raw;
+  const std::string compression = query->Text(0);
+  std::string stored = query->Blob(1);
+  raw.origin = query->Text(2);
+  raw.sha256 = query->Text(3);
+  const uint64_t size = query->Uint(4);
+  query->Reset();
+  if (compression != "gzip") {
+    raw.bytes = std::move(stored);
+    return raw;
+  }
+
+  // Archived gzip-compressed (EnvelopeStore::ArchiveRaw); the size as
+  // received is known, so it is the cap, and the ratio check (meant for
+  // input from outside) is off for our own archive.
+  parser::Limits limits;
+  limits.max_inflated_bytes = size;
+  limits.max_compression_ratio = 1e18;
+  StringSink sink(raw.bytes);
+  parser::GzipInflater inflater(sink, limits, "raw input of report " + std::to_string(id));
+  if (auto written = inflater.Write(stored); !written) {
+    return tl::unexpected(written.error());
+  }
+  if (auto finished = inflater.Finish(); !finished) {
+    return tl::unexpected(finished.error());
+  }
+  return raw;
+}
+
+Result<Page<SourceRow>> Reader::Sources(const TimeFilter& filter, const SourceQuery& query,
+                                        const PageRequest& page) {
+  const Where where = RollupWhere(filter);
+  std::string having;
+  if (query.result == SourceResult::kFail || query.result == SourceResult::kFailBoth) {
+    having = " HAVING SUM(messages) > SUM(dmarc_pass)";
+  } else if (query.result == SourceResult::kPass) {
+    having = " HAVING SUM(messages) = SUM(dmarc_pass)";
+  }
+  std::string order;
+  switch (query.sort) {
+    case SourceSort::kFailing:
+      order = "SUM(messages) - SUM(dmarc_pass) DESC, source_ip";
+      break;
+    case SourceSort::kMessages:
+      order = "SUM(messages) DESC, source_ip";
+      break;
+    case SourceSort::kLastSeen:
+      order = "MAX(last_seen) DESC, source_ip";
+      break;
+    case SourceSort::kSourceIp:
+      order = "source_ip";
+      break;
+  }
+
+  // COUNT(*) OVER () runs after GROUP BY and HAVING: the number of sources,
+  // in the same pass as the page.
+  const std::string groups = " FROM source_days " + where.sql + " GROUP BY source_ip" + having;
+  auto list = impl_->Prepare(std::string("SELECT source_ip, ") + kFigureSums +
+                             ", MIN(first_seen), MAX(last_seen), COUNT(*) OVER ()" + groups +
+                             " ORDER BY " + order + " LIMIT ? OFFSET ?");
+  if (!list) {
+    return tl::unexpected(list.error());
+  }
+  where.BindTo(*list, 1);
+  const int next = static_cast<int>(where.params.size()) + 1;
+  list->Bind(next, std::max<int64_t>(page.limit, 0))
+      .Bind(next + 1, std::max<int64_t>(page.offset, 0));
+  Page<SourceRow> result;
+  auto listed = ForEachRow(*list, [&](const Statement& row) {
+    SourceRow source;
+    source.source_ip = row.Text(0);
+    source.figures = ReadFigures(row, 1);
+    source.first_seen = row.Int(8);
+    source.last_seen = row.Int(9);
+    result.total = row.Int(10);
+    result.items.push_back(std::move(source));
+  });
+  if (!listed) {
+    return tl::unexpected(listed.error());
+  }
+  if (result.items.empty() && page.offset > 0) {
+    auto count = impl_->Prepare("SELECT COUNT(*) FROM (SELECT source_ip" + groups + ")");
+    if (!count) {
+      return tl::unexpected(count.error());
+    }
+    where.BindTo(*count, 1);
+    auto counted = ForEachRow(*count, [&](const Statement& row) { result.total = row.Int(0); });
+    if (!counted) {
+      return tl::unexpected(counted.error());
+    }
+  }
+
+  // Names and report counts for the page only: a few keyed reads each.
+  for (SourceRow& source : result.items) {
+    Where names_where = RollupWhere(filter);
+    names_where.Add("source_ip = ?");
+    names_where.params.emplace_back(source.source_ip);
+    auto names = impl_->Prepare("SELECT kind, name FROM source_names " + names_where.sql +
+                                " GROUP BY kind, name ORDER BY kind, name");
+    if (!names) {
+      return tl::unexpected(names.error());
+    }
+    names_where.BindTo(*names, 1);
+    auto named = ForEachRow(*names, [&](const Statement& row) {
+      const std::string kind = row.Text(0);
+      std::vector<std::string>& list_of = kind == "header_from" ? source.header_from
+                                          : kind == "dkim"      ? source.dkim_domains
+                                                                : source.spf_domains;
+      list_of.push_back(row.Text(1));
+    });
+    if (!named) {
+      return tl::unexpected(named.error());
+    }
+
+    const Where reports_where = SourceReportWhere(filter, source.source_ip);
+    auto reports = impl_->Prepare("SELECT COUNT(*) FROM source_reports " + reports_where.sql);
+    if (!reports) {
+      return tl::unexpected(reports.error());
+    }
+    reports_where.BindTo(*reports, 1);
+    auto counted = ReadOne(*reports, [&](const Statement& row) { source.reports = row.Int(0); });
+    if (!counted) {
+      return tl::unexpected(counted.error());
+    }
+  }
+  return result;
+}
+
+Result<Page<SourceRecordRow>> Reader::SourceRecords(const std::string& source_ip,
+                                                    const TimeFilter& filter,
+                                                    const PageRequest& page) {
+  const Where where = SourceReportWhere(filter, source_ip);
+  auto reports = impl_->Prepare("SELECT report_id, records FROM source_reports " + where.sql +
+                                " ORDER BY date_begin DESC, report_id DESC");
+  if (!reports) {
+    return tl::unexpected(reports.error());
+  }
+  where.BindTo(*reports, 1);
+  std::vector<std::pair<int64_t, int64_t>> report_records;
+  Page<SourceRecordRow> result;
+  auto listed = ForEachRow(*reports, [&](const Statement& row) {
+    report_records.emplace_back(row.Int(0), row.Int(1));
+    result.total += row.Int(1);
+  });
+  if (!listed) {
+    return tl::unexpected(listed.error());
+  }
+
+  auto records = impl_->Prepare(
+      "SELECT x.id, x.source_ip, x.count, x.disposition, x.policy_dkim, x.policy_spf, "
+      "x.header_from, x.envelope_from, x.envelope_to, r.report_id, r.org_name, r.domain, "
+      "r.date_begin, r.date_end FROM records x JOIN reports r ON r.id = x.report_id "
+      "WHERE x.report_id = ? AND x.source_ip = ? ORDER BY x.seq LIMIT ? OFFSET ?");
+  auto dkim = impl_->Prepare(
+      "SELECT domain, selector, result, human_result FROM dkim_results WHERE record_id = ? "
+      "ORDER BY seq");
+  auto spf = impl_->Prepare(
+      "SELECT domain, scope, result, human_result FROM spf_results WHERE record_id = ? "
+      "ORDER BY seq");
+  if (!records || !dkim || !spf) {
+    return tl::unexpected(!records ? records.error() : !dkim ? dkim.error() : spf.error());
+  }
+
+  // Skip whole reports up to the offset, then read records until the page
+  // is full.
+  int64_t skip = std::max<int64_t>(page.offset, 0);
+  const auto limit = static_cast<size_t>(std::max<int64_t>(page.limit, 0));
+  std::vector<int64_t> record_pks;
+  for (const auto& [report_pk, count] : report_records) {
+    if (result.items.size() >= limit) break;
+    if (skip >= count) {
+      skip -= count;
+      continue;
+    }
+    records->Bind(1, report_pk)
+        .Bind(2, std::string_view(source_ip))
+        .Bind(3, static_cast<int64_t>(limit - result.items.size()))
+        .Bind(4, skip);
+    skip = 0;
+    auto read = ForEachRow(*records, [&](const Statement& row) {
+      SourceRecordRow item;
+      record_pks.push_back(row.Int(0));
+      item.record.source_ip = row.Text(1);
+      item.record.count = row.Uint(2);
+      item.record.disposition = row.OptionalText(3);
+      item.record.policy_dkim = row.OptionalText(4);
+      item.record.policy_spf = row.OptionalText(5);
+      item.record.header_from = row.OptionalText(6);
+      item.record.envelope_from = row.OptionalText(7);
+      item.record.envelope_to = row.OptionalText(8);
+      item.report_pk = report_pk;
+      item.report_id = row.Text(9);
+      item.org_name = row.Text(10);
+      item.domain = row.Text(11);
+      item.begin = row.Int(12);
+      item.end = row.Int(13);
+      result.items.push_back(std::move(item));
+    });
+    if (!read) {
+      return tl::unexpected(read.error());
+    }
+  }
+
+  for (size_t i = 0; i < result.items.size(); ++i) {
+    parser::AggregateRecord& record = result.items[i].record;
+    dkim->Bind(1, record_pks[i]);
+    auto read_dkim = ForEachRow(*dkim, [&](const Statement& row) {
+      record.dkim.push_back(parser::DkimAuthResult{row.OptionalText(0), row.OptionalText(1),
+                                                   row.Text(2), row.OptionalText(3)});
+    });
+    spf->Bind(1, record_pks[i]);
+    auto read_spf = ForEachRow(*spf, [&](const Statement& row) {
+      record.spf.push_back(parser::SpfAuthResult{row.OptionalText(0), row.OptionalText(1),
+                                                 row.Text(2), row.OptionalText(3)});
+    });
+    if (!read_dkim || !read_spf) {
+      return tl::unexpected(!read_dkim ? read_dkim.error() : read_spf.error());
+    }
+  }
+  return result;
+}
+
+Result<Page<ReporterRow>> Reader::Reporters(const TimeFilter& filter, const PageRequest& page) {
+  const Where where = RollupWhere(filter);
+  const std::string groups = " FROM reporter_days " + where.sql + " GROUP BY reporter_key";
+  auto list = impl_->Prepare(
+      "SELECT reporter_key, COALESCE(SUM(messages), 0), COALESCE(SUM(dmarc_pass), 0), "
+      "COUNT(*) OVER ()" +
+      groups + " ORDER BY SUM(messages) DESC, reporter_key LIMIT ? OFFSET ?");
+  if (!list) {
+    return tl::unexpected(list.error());
+  }
+  where.BindTo(*list, 1);
+  const int next = static_cast<int>(where.params.size()) + 1;
+  list->Bind(next, std::max<int64_t>(page.limit, 0))
+      .Bind(next + 1, std::max<int64_t>(page.offset, 0));
+  Page<ReporterRow> result;
+  auto listed = ForEachRow(*list, [&](const Statement& row) {
+    ReporterRow reporter;
+    reporter.reporter_key = row.Text(0);
+    reporter.messages = row.Uint(1);
+    reporter.dmarc_pass = row.Uint(2);
+    result.total = row.Int(3);
+    result.items.push_back(std::move(reporter));
+  });
+  if (!listed) {
+    return tl::unexpected(listed.error());
+  }
+  if (result.items.empty() && page.offset > 0) {
+    auto count = impl_->Prepare("SELECT COUNT(*) FROM (SELECT reporter_key" + groups + ")");
+    if (!count) {
+      return tl::unexpected(count.error());
+    }
+    where.BindTo(*count, 1);
+    auto counted = ForEachRow(*count, [&](const Statement& row) { result.total = row.Int(0); });
+    if (!counted) {
+      return tl::unexpected(counted.error());
+    }
+  }
+
+  // SQLite takes the bare org_name from the row that holds MAX(date_end):
+  // the name the reporter's newest report gives.
+  for (ReporterRow& reporter : result.items) {
+    Where reports_where = ReportWhere(filter);
+    reports_where.Add("reporter_key = ?");
+    reports_where.params.emplace_back(reporter.reporter_key);
+    auto reports =
+        impl_->Prepare("SELECT org_name, MAX(date_end), COUNT(*), MIN(date_begin) FROM reports " +
+                       reports_where.sql);
+    if (!reports) {
+      return tl::unexpected(reports.error());
+    }
+    reports_where.BindTo(*reports, 1);
+    auto read = ReadOne(*reports, [&](const Statement& row) {
+      reporter.org_name = row.IsNull(0) ? std::string() : row.Text(0);
+      reporter.last_seen = row.IsNull(1) ? 0 : row.Int(1);
+      reporter.reports = row.Int(2);
+      reporter.first_seen = row.IsNull(3) ? 0 : row.Int(3);
+    });
+    if (!read) {
+      return tl::unexpected(read.error());
+    }
+  }
+  return result;
+}
+
+Result<Page<PolicyRow>> Reader::Policies(const std::string& domain, const PageRequest& page) {
+  auto list = impl_->Prepare(
+      "SELECT policy_p, policy_sp, policy_np, policy_adkim, policy_aspf, policy_pct, policy_fo, "
+      "policy_testing, COUNT(*), MIN(date_begin), MAX(date_end), COUNT(*) OVER () "
+      "FROM reports WHERE domain = ? GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 "
+      "ORDER BY MIN(date_begin), MIN(id) LIMIT ? OFFSET ?");
+  if (!list) {
+    return tl::unexpected(list.error());
+  }
+  list->Bind(1, std::string_view(AsciiLower(domain)))
+      .Bind(2, std::max<int64_t>(page.limit, 0))
+      .Bind(3, std::max<int64_t>(page.offset, 0));
+  Page<PolicyRow> result;
+  auto listed = ForEachRow(*list, [&](const Statement& row) {
+    PolicyRow policy;
+    policy.p = row.OptionalText(0);
+    policy.sp = row.OptionalText(1);
+    policy.np = row.OptionalText(2);
+    policy.adkim = row.OptionalText(3);
+    policy.aspf = row.OptionalText(4);
+    policy.pct = row.OptionalInt(5);
+    policy.fo = row.OptionalText(6);
+    policy.testing = row.OptionalText(7);
+    policy.reports = row.Int(8);
+    policy.first_seen = row.Int(9);
+    policy.last_seen = row.Int(10);
+    result.total = row.Int(11);
+    result.items.push_back(std::move(policy));
+  });
+  if (!listed) {
+    return tl::unexpected(listed.error());
+  }
+  if (result.items.empty() && page.offset > 0) {
+    auto count = impl_->Prepare(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM reports WHERE domain = ? "
+        "GROUP BY policy_p, policy_sp, policy_np, policy_adkim, policy_aspf, policy_pct, "
+        "policy_fo, policy_testing)");
+    if (!count) {
+      return tl::unexpected(count.error());
+    }
+    count->Bind(1, std::string_view(AsciiLower(domain)));
+    auto counted = ForEachRow(*count, [&](const Statement& row) { result.total = row.Int(0); });
+    if (!counted) {
+      return tl::unexpected(counted.error());
+    }
   }
   return result;
 }

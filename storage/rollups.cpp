@@ -1,0 +1,293 @@
+#include "storage/rollups.hpp"
+
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+#include "storage/ascii.hpp"
+#include "storage/day_shares.hpp"
+
+namespace dmarcd::storage {
+namespace {
+
+bool AllZero(const Figures& f) {
+  return f.messages == 0 && f.dmarc_pass == 0 && f.dkim_aligned_pass == 0 &&
+         f.spf_aligned_pass == 0 && f.disposition_none == 0 && f.disposition_quarantine == 0 &&
+         f.disposition_reject == 0;
+}
+
+void Add(Figures& sum, const Figures& f) {
+  sum.messages += f.messages;
+  sum.dmarc_pass += f.dmarc_pass;
+  sum.dkim_aligned_pass += f.dkim_aligned_pass;
+  sum.spf_aligned_pass += f.spf_aligned_pass;
+  sum.disposition_none += f.disposition_none;
+  sum.disposition_quarantine += f.disposition_quarantine;
+  sum.disposition_reject += f.disposition_reject;
+}
+
+// Binds the seven figures from `first` on, in the order of the tables.
+void BindFigures(Statement& statement, int first, const Figures& f) {
+  statement.Bind(first, f.messages)
+      .Bind(first + 1, f.dmarc_pass)
+      .Bind(first + 2, f.dkim_aligned_pass)
+      .Bind(first + 3, f.spf_aligned_pass)
+      .Bind(first + 4, f.disposition_none)
+      .Bind(first + 5, f.disposition_quarantine)
+      .Bind(first + 6, f.disposition_reject);
+}
+
+constexpr const char* kAddFigures =
+    "messages = messages + excluded.messages, "
+    "dmarc_pass = dmarc_pass + excluded.dmarc_pass, "
+    "dkim_aligned_pass = dkim_aligned_pass + excluded.dkim_aligned_pass, "
+    "spf_aligned_pass = spf_aligned_pass + excluded.spf_aligned_pass, "
+    "disposition_none = disposition_none + excluded.disposition_none, "
+    "disposition_quarantine = disposition_quarantine + excluded.disposition_quarantine, "
+    "disposition_reject = disposition_reject + excluded.disposition_reject";
+
+}  // namespace
+
+RollupWriter::RollupWriter(Database& db) : db_(db) {}
+
+void RollupWriter::BeginReport() { sources_.clear(); }
+
+void RollupWriter::AddRecord(const parser::AggregateRecord& record) {
+  Source& source = sources_[record.source_ip];
+  ++source.records;
+
+  // The same weighting as the report's totals (EnvelopeStore::OnRecord):
+  // a row stands for `count` messages (RFC 7489 Appendix C).
+  Figures& f = source.figures;
+  const uint64_t count = record.count;
+  f.messages += count;
+  f.dmarc_pass += record.DmarcPass() ? count : 0;
+  f.dkim_aligned_pass += record.policy_dkim == "pass" ? count : 0;
+  f.spf_aligned_pass += record.policy_spf == "pass" ? count : 0;
+  f.disposition_none += record.disposition == "none" ? count : 0;
+  f.disposition_quarantine += record.disposition == "quarantine" ? count : 0;
+  f.disposition_reject += record.disposition == "reject" ? count : 0;
+
+  // Domain names compare case-insensitively (RFC 4343).
+  if (record.header_from && !record.header_from->empty()) {
+    source.names.emplace("header_from", AsciiLower(*record.header_from));
+  }
+  for (const auto& dkim : record.dkim) {
+    if (dkim.domain && !dkim.domain->empty())
+      source.names.emplace("dkim", AsciiLower(*dkim.domain));
+  }
+  for (const auto& spf : record.spf) {
+    if (spf.domain && !spf.domain->empty()) source.names.emplace("spf", AsciiLower(*spf.domain));
+  }
+}
+
+Result<void> RollupWriter::Prepare() {
+  if (prepared_) return {};
+  sqlite3* db = db_.Handle();
+  const std::string add_figures = kAddFigures;
+  const std::pair<Statement*, std::string> statements[] = {
+      {&upsert_domain_day_,
+       "INSERT INTO domain_days (domain, day, messages, dmarc_pass, dkim_aligned_pass, "
+       "spf_aligned_pass, disposition_none, disposition_quarantine, disposition_reject) "
+       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain, day) DO UPDATE SET " +
+           add_figures},
+      {&upsert_source_day_,
+       "INSERT INTO source_days (domain, day, source_ip, messages, dmarc_pass, "
+       "dkim_aligned_pass, spf_aligned_pass, disposition_none, disposition_quarantine, "
+       "disposition_reject, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+       "ON CONFLICT (domain, day, source_ip) DO UPDATE SET " +
+           add_figures +
+           ", first_seen = MIN(first_seen, excluded.first_seen), "
+           "last_seen = MAX(last_seen, excluded.last_seen)"},
+      {&upsert_reporter_day_,
+       "INSERT INTO reporter_days (domain, day, reporter_key, messages, dmarc_pass) "
+       "VALUES (?, ?, ?, ?, ?) ON CONFLICT (domain, day, reporter_key) DO UPDATE SET "
+       "messages = messages + excluded.messages, dmarc_pass = dmarc_pass + excluded.dmarc_pass"},
+      {&insert_source_report_,
+       "INSERT INTO source_reports (domain, source_ip, date_begin, report_id, date_end, records, "
+       "messages) VALUES (?, ?, ?, ?, ?, ?, ?)"},
+      {&insert_source_name_,
+       "INSERT OR IGNORE INTO source_names (domain, source_ip, day, kind, name) "
+       "VALUES (?, ?, ?, ?, ?)"},
+  };
+  for (const auto& [statement, sql] : statements) {
+    auto prepared = Statement::Prepare(db, sql);
+    if (!prepared) return tl::unexpected(prepared.error());
+    *statement = std::move(*prepared);
+  }
+  prepared_ = true;
+  return {};
+}
+
+namespace {
+
+// A count (below 2^64) times a number of seconds needs more than 64 bits.
+__extension__ typedef unsigned __int128 Wide;
+
+constexpr size_t kFigureCount = 7;
+
+uint64_t& Field(Figures& figures, size_t index) {
+  uint64_t* const fields[kFigureCount] = {
+      &figures.messages,          &figures.dmarc_pass,       &figures.dkim_aligned_pass,
+      &figures.spf_aligned_pass,  &figures.disposition_none, &figures.disposition_quarantine,
+      &figures.disposition_reject};
+  return *fields[index];
+}
+
+uint64_t Value(const Figures& figures, size_t index) {
+  const uint64_t values[kFigureCount] = {figures.messages,          figures.dmarc_pass,
+                                         figures.dkim_aligned_pass, figures.spf_aligned_pass,
+                                         figures.disposition_none,  figures.disposition_quarantine,
+                                         figures.disposition_reject};
+  return values[index];
+}
+
+// The seconds of [begin, end) in each UTC day it overlaps, as
+// SplitOverDays counts them; end == begin is one day holding everything.
+struct DaySeconds {
+  int64_t day = 0;
+  uint64_t seconds = 0;
+};
+
+std::vector<DaySeconds> DaysOf(int64_t begin, int64_t end) {
+  std::vector<DaySeconds> days;
+  if (end <= begin) {
+    days.push_back(DaySeconds{UtcDayStart(begin), 1});
+    return days;
+  }
+  for (int64_t day = UtcDayStart(begin); day < end; day += kSecondsPerDay) {
+    days.push_back(DaySeconds{
+        day, static_cast<uint64_t>(std::min(end, day + kSecondsPerDay) - std::max(begin, day))});
+  }
+  return days;
+}
+
+// Splits each source's totals over the days so that every source's shares
+// add up to its totals and, on every day, the sources' shares add up to
+// the report's share of that day (`report_days`, from SplitOverDays). Each
+// share starts at the floor of its exact proportion; the units left are
+// handed out source by source (most units first) to the days that still
+// need the most, then the larger remainder, then the earlier day: the
+// greedy construction of Gale and Ryser, which finds a 0/1 completion
+// whenever one exists, and one does because the day shares are themselves
+// roundings of the same proportions (controlled rounding). A share is
+// therefore its exact proportion rounded down or up.
+void Apportion(const std::vector<DaySeconds>& days, const std::vector<DayFigures>& report_days,
+               const std::vector<Figures>& totals, std::vector<std::vector<Figures>>& shares) {
+  Wide span = 0;
+  for (const DaySeconds& day : days) span += day.seconds;
+  std::vector<uint64_t> need(days.size());
+  std::vector<uint64_t> left(totals.size());
+  std::vector<std::vector<Wide>> remainders(totals.size(), std::vector<Wide>(days.size()));
+  std::vector<size_t> order(totals.size());
+  std::vector<size_t> columns(days.size());
+
+  for (size_t f = 0; f < kFigureCount; ++f) {
+    for (size_t d = 0; d < days.size(); ++d) need[d] = Value(report_days[d].figures, f);
+    for (size_t s = 0; s < totals.size(); ++s) {
+      const uint64_t total = Value(totals[s], f);
+      uint64_t given = 0;
+      for (size_t d = 0; d < days.size(); ++d) {
+        const Wide exact = static_cast<Wide>(total) * days[d].seconds;
+        const auto share = static_cast<uint64_t>(exact / span);
+        Field(shares[s][d], f) = share;
+        remainders[s][d] = exact % span;
+        given += share;
+        need[d] -= std::min(need[d], share);
+      }
+      left[s] = total - given;
+    }
+
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return left[a] > left[b]; });
+    for (const size_t s : order) {
+      std::iota(columns.begin(), columns.end(), size_t{0});
+      std::stable_sort(columns.begin(), columns.end(), [&](size_t a, size_t b) {
+        if (need[a] != need[b]) return need[a] > need[b];
+        return remainders[s][a] > remainders[s][b];
+      });
+      // Distinct days first; should the greedy ever run out of them, a
+      // unit goes to any day that still needs one, so the sums stay exact.
+      for (int pass = 0; pass < 2 && left[s] > 0; ++pass) {
+        for (const size_t d : columns) {
+          if (left[s] == 0) break;
+          if (need[d] == 0) continue;
+          ++Field(shares[s][d], f);
+          --need[d];
+          --left[s];
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+Result<void> RollupWriter::EndReport(const RollupReport& report) {
+  if (auto prepared = Prepare(); !prepared) return prepared;
+  const int64_t first_day = UtcDayStart(report.begin);
+  const std::string_view domain = report.domain;
+  const std::vector<DaySeconds> days = DaysOf(report.begin, report.end);
+
+  // The report's day figures are the split of its totals (the rule of
+  // report_days); each source's are apportioned so that they add up both
+  // to the source's totals and to those day figures.
+  Figures totals;
+  for (const auto& [ip, source] : sources_) Add(totals, source.figures);
+  const std::vector<DayFigures> report_days = SplitOverDays(report.begin, report.end, totals);
+  std::vector<Figures> source_totals;
+  for (const auto& [ip, source] : sources_) source_totals.push_back(source.figures);
+  std::vector<std::vector<Figures>> shares(sources_.size(), std::vector<Figures>(days.size()));
+  Apportion(days, report_days, source_totals, shares);
+
+  size_t index = 0;
+  for (const auto& [ip, source] : sources_) {
+    const std::vector<Figures>& source_days = shares[index++];
+    for (size_t d = 0; d < days.size(); ++d) {
+      for (const auto& [kind, name] : source.names) {
+        insert_source_name_.Bind(1, domain)
+            .Bind(2, std::string_view(ip))
+            .Bind(3, days[d].day)
+            .Bind(4, std::string_view(kind))
+            .Bind(5, std::string_view(name));
+        if (auto done = insert_source_name_.Run(); !done) return done;
+      }
+
+      // A source stays visible on the report's first day even with no
+      // messages (a record with count 0).
+      if (AllZero(source_days[d]) && days[d].day != first_day) continue;
+      upsert_source_day_.Bind(1, domain).Bind(2, days[d].day).Bind(3, std::string_view(ip));
+      BindFigures(upsert_source_day_, 4, source_days[d]);
+      upsert_source_day_.Bind(11, report.begin).Bind(12, report.end);
+      if (auto done = upsert_source_day_.Run(); !done) return done;
+    }
+
+    insert_source_report_.Bind(1, domain)
+        .Bind(2, std::string_view(ip))
+        .Bind(3, report.begin)
+        .Bind(4, report.report_pk)
+        .Bind(5, report.end)
+        .Bind(6, source.records)
+        .Bind(7, source.figures.messages);
+    if (auto done = insert_source_report_.Run(); !done) return done;
+  }
+
+  for (const DayFigures& day : report_days) {
+    if (AllZero(day.figures)) continue;
+    upsert_domain_day_.Bind(1, domain).Bind(2, day.day);
+    BindFigures(upsert_domain_day_, 3, day.figures);
+    if (auto done = upsert_domain_day_.Run(); !done) return done;
+
+    upsert_reporter_day_.Bind(1, domain)
+        .Bind(2, day.day)
+        .Bind(3, std::string_view(report.reporter_key))
+        .Bind(4, day.figures.messages)
+        .Bind(5, day.figures.dmarc_pass);
+    if (auto done = upsert_reporter_day_.Run(); !done) return done;
+  }
+  sources_.clear();
+  return {};
+}
+
+}  // namespace dmarcd::storage
