@@ -15,7 +15,8 @@ packages=(
   nodejs npm curl python3
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(chromium dovecot-imapd openssl)
+  # libclang-rt-14-dev: libFuzzer and the sanitizer runtimes for clang.
+  packages+=(chromium dovecot-imapd openssl libclang-rt-14-dev)
 fi
 
 missing=()
