@@ -5,6 +5,7 @@
 #include <string>
 
 #include "storage/migrations.hpp"
+#include "storage/rollups.hpp"
 #include "storage/statement.hpp"
 
 namespace dmarcd::storage {
@@ -58,6 +59,12 @@ Result<bool> ApplyMigration(Database& db, const Migration& migration) {
                     (message != nullptr ? message : error.message);
     sqlite3_free(message);
     return fail(std::move(error));
+  }
+
+  // What the SQL cannot do (the roll-ups of stored reports), in the same
+  // transaction.
+  if (auto after = AfterMigration(db, migration.version); !after) {
+    return fail(after.error());
   }
 
   const std::string set_version = "PRAGMA user_version = " + std::to_string(migration.version);

@@ -290,4 +290,94 @@ Result<void> RollupWriter::EndReport(const RollupReport& report) {
   return {};
 }
 
+Result<void> RebuildRollups(Database& db) {
+  for (const char* table :
+       {"domain_days", "source_days", "source_names", "source_reports", "reporter_days"}) {
+    const std::string sql = std::string("DELETE FROM ") + table;
+    if (auto done = db.Exec(sql.c_str()); !done) return done;
+  }
+
+  auto reports = Statement::Prepare(
+      db.Handle(),
+      "SELECT id, domain, reporter_key, date_begin, date_end FROM reports ORDER BY id");
+  auto records = Statement::Prepare(
+      db.Handle(),
+      "SELECT id, source_ip, count, disposition, policy_dkim, policy_spf, header_from "
+      "FROM records WHERE report_id = ? ORDER BY seq");
+  auto dkim = Statement::Prepare(
+      db.Handle(),
+      "SELECT r.seq, x.domain FROM dkim_results x JOIN records r ON r.id = x.record_id "
+      "WHERE r.report_id = ? AND x.domain IS NOT NULL");
+  auto spf = Statement::Prepare(
+      db.Handle(),
+      "SELECT r.seq, x.domain FROM spf_results x JOIN records r ON r.id = x.record_id "
+      "WHERE r.report_id = ? AND x.domain IS NOT NULL");
+  if (!reports || !records || !dkim || !spf) {
+    return tl::unexpected(!reports   ? reports.error()
+                          : !records ? records.error()
+                          : !dkim    ? dkim.error()
+                                     : spf.error());
+  }
+
+  std::vector<RollupReport> all;
+  for (;;) {
+    auto row = reports->Step();
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) break;
+    all.push_back(RollupReport{reports->Int(0), reports->Text(1), reports->Text(2), reports->Int(3),
+                               reports->Int(4)});
+  }
+
+  // Only what the roll-ups read of a record: figures, source, names.
+  RollupWriter writer(db);
+  std::vector<parser::AggregateRecord> rows;
+  for (const RollupReport& report : all) {
+    rows.clear();
+    records->Bind(1, report.report_pk);
+    for (;;) {
+      auto row = records->Step();
+      if (!row) return tl::unexpected(row.error());
+      if (!*row) break;
+      parser::AggregateRecord record;
+      record.source_ip = records->Text(1);
+      record.count = records->Uint(2);
+      record.disposition = records->OptionalText(3);
+      record.policy_dkim = records->OptionalText(4);
+      record.policy_spf = records->OptionalText(5);
+      record.header_from = records->OptionalText(6);
+      rows.push_back(std::move(record));
+    }
+    records->Reset();
+
+    for (auto [statement, is_dkim] : {std::pair{&*dkim, true}, std::pair{&*spf, false}}) {
+      statement->Bind(1, report.report_pk);
+      for (;;) {
+        auto row = statement->Step();
+        if (!row) return tl::unexpected(row.error());
+        if (!*row) break;
+        const int64_t seq = statement->Int(0);
+        if (seq < 0 || static_cast<size_t>(seq) >= rows.size()) continue;
+        if (is_dkim) {
+          rows[static_cast<size_t>(seq)].dkim.push_back(
+              parser::DkimAuthResult{statement->OptionalText(1), std::nullopt, "", std::nullopt});
+        } else {
+          rows[static_cast<size_t>(seq)].spf.push_back(
+              parser::SpfAuthResult{statement->OptionalText(1), std::nullopt, "", std::nullopt});
+        }
+      }
+      statement->Reset();
+    }
+
+    writer.BeginReport();
+    for (const parser::AggregateRecord& record : rows) writer.AddRecord(record);
+    if (auto done = writer.EndReport(report); !done) return done;
+  }
+  return {};
+}
+
+Result<void> AfterMigration(Database& db, int version) {
+  if (version == 4) return RebuildRollups(db);
+  return {};
+}
+
 }  // namespace dmarcd::storage

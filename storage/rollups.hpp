@@ -69,4 +69,15 @@ class RollupWriter {
   Statement insert_source_name_;
 };
 
+// Empties the roll-up tables and builds them again from the stored reports
+// and records, through RollupWriter, so they are exactly what the writer
+// would have written. Runs in the caller's transaction; errors are the
+// database's.
+Result<void> RebuildRollups(Database& db);
+
+// What a migration needs beyond its SQL, run by Database::Migrate in the
+// migration's transaction after its SQL: version 4 (the roll-up tables)
+// builds the roll-ups of the reports already stored. Nothing for others.
+Result<void> AfterMigration(Database& db, int version);
+
 }  // namespace dmarcd::storage

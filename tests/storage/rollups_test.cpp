@@ -1,0 +1,309 @@
+// The daily roll-ups (storage/rollups.hpp, migrations/0004_rollups.sql):
+// written by the writer inside the ingest transaction, equal to the
+// report_days split, sources adding up to their domain, rebuilt by the
+// migration for reports already stored, and right after a reparse.
+#include "storage/rollups.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "storage/database.hpp"
+#include "storage/reader.hpp"
+#include "storage/tokens.hpp"
+#include "storage/writer.hpp"
+#include "temp_database.hpp"
+
+namespace dmarcd::storage {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::QueryInt;
+using testing::QueryText;
+using testing::TempFolder;
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
+
+constexpr int64_t kHour = 3600;
+// 2024-03-01T07:00:00Z to 2024-03-04T05:00:00Z: 17, 24, 24 and 5 hours of
+// four UTC days.
+constexpr int64_t kMultiBegin = 1709251200 + 7 * kHour;
+constexpr int64_t kMultiEnd = 1709251200 + 3 * 86400 + 5 * kHour;
+
+std::string Record(const std::string& ip, int count, const std::string& disposition,
+                   const std::string& dkim, const std::string& spf) {
+  return "<record><row><source_ip>" + ip + "</source_ip><count>" + std::to_string(count) +
+         "</count><policy_evaluated><disposition>" + disposition + "</disposition><dkim>" + dkim +
+         "</dkim><spf>" + spf +
+         "</spf></policy_evaluated></row><identifiers><header_from>Example.COM</header_from>"
+         "</identifiers><auth_results><dkim><domain>mail.example.com</domain><result>" +
+         dkim + "</result></dkim><spf><domain>bounce.example.com</domain><result>" + spf +
+         "</result></spf></auth_results></record>";
+}
+
+// A report over four days with awkward counts, a source named twice, and
+// sources whose own day shares, rounded alone, would not add up to the
+// report's.
+std::string MultiDayReport(const std::string& report_id) {
+  return "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>Receiver Example</org_name>"
+         "<email>dmarc@receiver.example.net</email><report_id>" +
+         report_id + "</report_id><date_range><begin>" + std::to_string(kMultiBegin) +
+         "</begin><end>" + std::to_string(kMultiEnd) +
+         "</end></date_range></report_metadata><policy_published><domain>rollup-test.example.net</"
+         "domain>"
+         "<adkim>r</adkim><aspf>r</aspf><p>none</p><sp>none</sp><pct>100</pct>"
+         "</policy_published>" +
+         Record("192.0.2.1", 1000, "none", "pass", "fail") +
+         Record("192.0.2.2", 7, "quarantine", "fail", "fail") +
+         Record("192.0.2.3", 3, "reject", "fail", "fail") +
+         Record("192.0.2.1", 1, "none", "fail", "pass") +
+         Record("2001:db8::5", 2, "none", "fail", "fail") +
+         Record("192.0.2.4", 1, "none", "pass", "pass") + "</feedback>";
+}
+
+class RollupsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = folder_.File("dmarcd.db");
+    auto db = Database::Open(path_);
+    ASSERT_TRUE(db) << db.error().ToString();
+    db_ = std::move(*db);
+  }
+
+  void IngestCorpus() {
+    Writer writer(*db_, parser::Limits{});
+    const fs::path corpus = fs::path(DMARCD_TEST_DATA_DIR) / "corpus" / "aggregate";
+    for (const auto& entry : fs::directory_iterator(corpus)) {
+      auto outcome = writer.Ingest(parser::Envelope{ReadFile(entry.path()), "file:test"});
+      ASSERT_TRUE(outcome) << outcome.error().ToString();
+    }
+    auto multi = writer.Ingest(parser::Envelope{MultiDayReport("multi-1"), "file:multi"});
+    ASSERT_TRUE(multi) << multi.error().ToString();
+    ASSERT_EQ(multi->Overall(), PartStatus::kStored);
+  }
+
+  // Rows of `sql` (whole table contents, ordered) as one text.
+  std::string Dump(const std::string& sql) {
+    return QueryText(*db_, "SELECT group_concat(row, '|') FROM (SELECT " + sql + ")");
+  }
+
+  int64_t Mismatches(const std::string& left, const std::string& right) {
+    return QueryInt(*db_, "SELECT COUNT(*) FROM (" + left + " EXCEPT " + right + ")") +
+           QueryInt(*db_, "SELECT COUNT(*) FROM (" + right + " EXCEPT " + left + ")");
+  }
+
+  TempFolder folder_;
+  std::string path_;
+  std::unique_ptr<Database> db_;
+};
+
+constexpr const char* kFigures =
+    "messages, dmarc_pass, dkim_aligned_pass, spf_aligned_pass, disposition_none, "
+    "disposition_quarantine, disposition_reject";
+constexpr const char* kSums =
+    "SUM(messages), SUM(dmarc_pass), SUM(dkim_aligned_pass), SUM(spf_aligned_pass), "
+    "SUM(disposition_none), SUM(disposition_quarantine), SUM(disposition_reject)";
+
+TEST_F(RollupsTest, DomainDaysEqualReportDaysAndSourcesAddUpToTheirDomain) {
+  IngestCorpus();
+  ASSERT_GT(QueryInt(*db_, "SELECT COUNT(*) FROM domain_days"), 20);
+
+  EXPECT_EQ(Mismatches(std::string("SELECT domain, day, ") + kSums +
+                           " FROM report_days GROUP BY domain, day",
+                       std::string("SELECT domain, day, ") + kFigures + " FROM domain_days"),
+            0);
+  EXPECT_EQ(Mismatches(std::string("SELECT domain, day, ") + kSums +
+                           " FROM source_days GROUP BY domain, day HAVING SUM(messages) > 0",
+                       std::string("SELECT domain, day, ") + kFigures + " FROM domain_days"),
+            0);
+  // Each source's days add up to its records.
+  EXPECT_EQ(Mismatches("SELECT domain, source_ip, SUM(messages) FROM source_days "
+                       "GROUP BY domain, source_ip",
+                       "SELECT r.domain, x.source_ip, SUM(x.count) FROM records x "
+                       "JOIN reports r ON r.id = x.report_id GROUP BY r.domain, x.source_ip"),
+            0);
+  EXPECT_EQ(Mismatches("SELECT domain, day, reporter_key, messages, dmarc_pass FROM reporter_days",
+                       "SELECT d.domain, d.day, r.reporter_key, SUM(d.messages), "
+                       "SUM(d.dmarc_pass) FROM report_days d JOIN reports r ON r.id = d.report_id "
+                       "GROUP BY 1, 2, 3"),
+            0);
+  EXPECT_EQ(Mismatches("SELECT report_id, SUM(records), SUM(messages) FROM source_reports "
+                       "GROUP BY report_id",
+                       "SELECT id, records, messages FROM reports"),
+            0);
+}
+
+TEST_F(RollupsTest, MultiDayReportApportionsEverySourceWithinARoundingOfItsShare) {
+  IngestCorpus();
+  const int64_t days[] = {1709251200, 1709337600, 1709424000, 1709510400};
+  const int64_t hours[] = {17, 24, 24, 5};
+  const std::map<std::string, int64_t> totals = {{"192.0.2.1", 1001},
+                                                 {"192.0.2.2", 7},
+                                                 {"192.0.2.3", 3},
+                                                 {"2001:db8::5", 2},
+                                                 {"192.0.2.4", 1}};
+  // The report's own split, as report_days has it: 1014 messages over 70
+  // hours.
+  EXPECT_EQ(
+      QueryInt(*db_,
+               "SELECT messages FROM domain_days WHERE domain = 'rollup-test.example.net' AND "
+               "day = 1709251200"),
+      QueryInt(*db_,
+               "SELECT d.messages FROM report_days d JOIN reports r ON "
+               "r.id = d.report_id WHERE r.report_id = 'multi-1' AND d.day = 1709251200"));
+  for (const auto& [ip, total] : totals) {
+    int64_t sum = 0;
+    for (int d = 0; d < 4; ++d) {
+      const int64_t share = std::max<int64_t>(
+          0,
+          QueryInt(*db_,
+                   "SELECT messages FROM source_days WHERE domain = 'rollup-test.example.net' AND "
+                   "source_ip = '" +
+                       ip + "' AND day = " + std::to_string(days[d])));
+      const double exact = static_cast<double>(total * hours[d]) / 70.0;
+      EXPECT_GE(share, static_cast<int64_t>(std::floor(exact))) << ip << " day " << d;
+      EXPECT_LE(share, static_cast<int64_t>(std::ceil(exact))) << ip << " day " << d;
+      sum += share;
+    }
+    EXPECT_EQ(sum, total) << ip;
+  }
+  // 192.0.2.1 came in two records: one row per day, both records' figures.
+  EXPECT_EQ(QueryInt(*db_,
+                     "SELECT SUM(dkim_aligned_pass) FROM source_days WHERE "
+                     "source_ip = '192.0.2.1' AND domain = 'rollup-test.example.net'"),
+            1000);
+  EXPECT_EQ(QueryInt(*db_,
+                     "SELECT records FROM source_reports WHERE source_ip = '192.0.2.1' "
+                     "AND domain = 'rollup-test.example.net'"),
+            2);
+  // Names are kept lower case, on every day of the report.
+  EXPECT_EQ(Dump("kind || ':' || name AS row FROM source_names WHERE source_ip = '192.0.2.2' AND "
+                 "day = 1709510400 ORDER BY kind, name"),
+            "dkim:mail.example.com|header_from:example.com|spf:bounce.example.com");
+}
+
+TEST_F(RollupsTest, DuplicatesAndFailedReportsAddNothing) {
+  IngestCorpus();
+  const std::string before =
+      Dump(std::string("domain || day || ") +
+           "messages AS row FROM source_days ORDER BY domain, day, source_ip");
+  const int64_t domain_rows = QueryInt(*db_, "SELECT SUM(messages) FROM domain_days");
+  Writer writer(*db_, parser::Limits{});
+  auto again = writer.Ingest(parser::Envelope{MultiDayReport("multi-1"), "file:again"});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->Overall(), PartStatus::kDuplicate);
+  // Cut off in the middle of a record: the report is rejected whole.
+  const std::string whole = MultiDayReport("multi-2");
+  auto cut = writer.Ingest(parser::Envelope{whole.substr(0, whole.size() - 200), "file:cut"});
+  ASSERT_TRUE(cut);
+  EXPECT_EQ(cut->Overall(), PartStatus::kRejected);
+
+  EXPECT_EQ(QueryInt(*db_, "SELECT SUM(messages) FROM domain_days"), domain_rows);
+  EXPECT_EQ(Dump(std::string("domain || day || ") +
+                 "messages AS row FROM source_days ORDER BY domain, day, source_ip"),
+            before);
+}
+
+TEST_F(RollupsTest, MigrationBuildsTheRollupsOfStoredReports) {
+  IngestCorpus();
+  const std::string sources =
+      "domain || ',' || day || ',' || source_ip || ',' || messages || ',' "
+      "|| dmarc_pass || ',' || disposition_reject || ',' || first_seen "
+      "|| ',' || last_seen AS row FROM source_days ";
+  const std::string single_day_sources = Dump(sources +
+                                              "WHERE domain <> 'rollup-test.example.net' "
+                                              "ORDER BY domain, day, source_ip");
+  const std::string source_totals = Dump(
+      "domain || ',' || source_ip || ',' || SUM(messages) || ',' || SUM(disposition_none) AS row "
+      "FROM source_days GROUP BY domain, source_ip ORDER BY domain, source_ip");
+  const std::string domains = Dump(
+      "domain || ',' || day || ',' || messages || ',' || spf_aligned_pass AS row FROM "
+      "domain_days ORDER BY domain, day");
+  const std::string reporters = Dump(
+      "domain || ',' || day || ',' || reporter_key || ',' || messages AS row FROM "
+      "reporter_days ORDER BY 1");
+  const std::string reports = Dump(
+      "domain || ',' || source_ip || ',' || report_id || ',' || records || ',' || messages AS row "
+      "FROM source_reports ORDER BY 1");
+  const std::string names =
+      Dump("domain || source_ip || day || kind || name AS row FROM source_names ORDER BY 1");
+  ASSERT_FALSE(single_day_sources.empty());
+
+  // Back to schema 3 with the same reports, then open again: 0004 runs.
+  ASSERT_TRUE(
+      db_->Exec("DROP TABLE domain_days; DROP TABLE source_days; DROP TABLE "
+                "source_names; DROP TABLE source_reports; DROP TABLE reporter_days; "
+                "PRAGMA user_version = 3"));
+  db_.reset();
+  auto reopened = Database::Open(path_);
+  ASSERT_TRUE(reopened) << reopened.error().ToString();
+  db_ = std::move(*reopened);
+  EXPECT_EQ(QueryInt(*db_, "PRAGMA user_version"), 4);
+
+  EXPECT_EQ(
+      Dump(sources + "WHERE domain <> 'rollup-test.example.net' ORDER BY domain, day, source_ip"),
+      single_day_sources);
+  EXPECT_EQ(Dump("domain || ',' || source_ip || ',' || SUM(messages) || ',' || "
+                 "SUM(disposition_none) AS row FROM source_days GROUP BY domain, source_ip "
+                 "ORDER BY domain, source_ip"),
+            source_totals);
+  EXPECT_EQ(Dump("domain || ',' || day || ',' || messages || ',' || spf_aligned_pass AS row FROM "
+                 "domain_days ORDER BY domain, day"),
+            domains);
+  EXPECT_EQ(Dump("domain || ',' || day || ',' || reporter_key || ',' || messages AS row FROM "
+                 "reporter_days ORDER BY 1"),
+            reporters);
+  EXPECT_EQ(Dump("domain || ',' || source_ip || ',' || report_id || ',' || records || ',' || "
+                 "messages AS row FROM source_reports ORDER BY 1"),
+            reports);
+  EXPECT_EQ(Dump("domain || source_ip || day || kind || name AS row FROM source_names ORDER BY 1"),
+            names);
+}
+
+TEST_F(RollupsTest, ReparsedReportIsRolledUp) {
+  // A rejected row whose bytes now parse, as after a parser fix.
+  const std::string bytes = MultiDayReport("multi-reparse");
+  const std::string sql =
+      "INSERT INTO rejected (received_at, origin, name, code, message, size, sha256, bytes) "
+      "VALUES (1, 'file:old', 'old.xml', 'malformed_xml', 'was broken', " +
+      std::to_string(bytes.size()) + ", '" + Sha256Hex(bytes) + "', '" + bytes + "')";
+  ASSERT_TRUE(db_->Exec(sql.c_str()));
+  EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM domain_days"), 0);
+
+  Writer writer(*db_, parser::Limits{});
+  auto reparsed = writer.Reparse(std::nullopt);
+  ASSERT_TRUE(reparsed) << reparsed.error().ToString();
+  EXPECT_EQ(reparsed->recovered, 1);
+
+  EXPECT_EQ(
+      QueryInt(*db_,
+               "SELECT SUM(messages) FROM domain_days WHERE domain = 'rollup-test.example.net'"),
+      1014);
+  EXPECT_EQ(
+      QueryInt(*db_,
+               "SELECT SUM(messages) FROM source_days WHERE domain = 'rollup-test.example.net'"),
+      1014);
+  Reader reader(*db_);
+  auto sources = reader.Sources(TimeFilter{std::string("rollup-test.example.net"), {}, {}},
+                                SourceQuery{}, PageRequest{});
+  ASSERT_TRUE(sources) << sources.error().ToString();
+  ASSERT_EQ(sources->total, 5);
+  // Sorted by failing messages: 192.0.2.2 has 7, then 192.0.2.3 with 3.
+  EXPECT_EQ(sources->items.at(0).source_ip, "192.0.2.2");
+  EXPECT_EQ(sources->items.at(1).source_ip, "192.0.2.3");
+  EXPECT_EQ(sources->items.at(0).reports, 1);
+  EXPECT_EQ(sources->items.at(0).first_seen, kMultiBegin);
+  EXPECT_EQ(sources->items.at(0).last_seen, kMultiEnd);
+}
+
+}  // namespace
+}  // namespace dmarcd::storage
