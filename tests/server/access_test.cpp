@@ -259,7 +259,7 @@ TEST(AccessConfigTest, HttpKeysComeFromFileAndEnvironment) {
   EXPECT_EQ(defaults.max_connections_per_client, 32);
   EXPECT_FALSE(defaults.trusted_proxy_auth);
 
-  auto env_only = [](std::map<std::string, std::string> values) {
+  auto env_only = [](const std::map<std::string, std::string>& values) {
     return LoadConfig({}, [values](const std::string& name) -> std::optional<std::string> {
       auto it = values.find(name);
       if (it == values.end()) return std::nullopt;

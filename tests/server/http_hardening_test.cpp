@@ -47,7 +47,7 @@ std::string Upload(const std::string& target, const std::string& body, const std
 
 class HttpHardeningTest : public ::testing::Test {
  protected:
-  void StartWith(std::map<std::string, std::string> env = {}) {
+  void StartWith(const std::map<std::string, std::string>& env = {}) {
     ASSERT_TRUE(serve_.Start(env)) << serve_.Log();
   }
 
@@ -269,9 +269,10 @@ TEST_F(HttpHardeningTest, BodyOverTheLimitIs413BeforeTheBodyIsSent) {
     RawClient client(serve_.Port());
     ASSERT_TRUE(client.Connected());
     // The header only: the answer must come without a byte of the body.
-    client.Send("POST /api/v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
-                token + "\r\nContent-Type: application/xml\r\nContent-Length: " + length +
-                "\r\n\r\n");
+    std::string header = "POST /api/v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    header += "Authorization: Bearer " + token + "\r\n";
+    header += "Content-Type: application/xml\r\nContent-Length: " + length + "\r\n\r\n";
+    client.Send(header);
     const auto start = Clock::now();
     const std::string response = client.ReadResponse(milliseconds(5000));
     EXPECT_EQ(StatusOf(response), 413) << length << ": " << response;

@@ -313,7 +313,12 @@ class ServeProcess {
       const std::string entry(*e);
       if (entry.rfind("DMARCD_", 0) != 0) env_strings.push_back(entry);
     }
-    for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+    for (const auto& [k, v] : env) {
+      std::string entry = k;
+      entry += '=';
+      entry += v;
+      env_strings.push_back(std::move(entry));
+    }
     std::vector<char*> envp;
     envp.reserve(env_strings.size() + 1);
     for (auto& e : env_strings) envp.push_back(e.data());
