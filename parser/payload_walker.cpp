@@ -37,6 +37,29 @@ void PayloadWalker::WalkPayload(std::string name, std::string_view bytes, int de
   Report(report, outcome);
 }
 
+void PayloadWalker::WalkSource(std::string name, EnvelopeSource& source, std::string_view head,
+                               int depth) {
+  DocumentReport report{DocumentInfo{std::move(name), std::string_view(), 0}};
+  DocumentStream stream(*this, report, depth);
+
+  Result<void> outcome = stream.Write(head);
+  std::string buffer(kChunkBytes, '\0');
+  while (outcome && !stream.Stopped()) {
+    auto read = source.Read(buffer);
+    if (!read) {
+      // The source failed, not the document: the caller tries again later.
+      fatal_ = read.error();
+      outcome = tl::unexpected(read.error());
+    } else if (*read == 0) {
+      break;
+    } else {
+      outcome = stream.Write(std::string_view(buffer.data(), *read));
+    }
+  }
+  if (outcome) outcome = stream.Finish();
+  Report(report, outcome);
+}
+
 Result<void> PayloadWalker::WalkZip(const std::string& name, std::string_view part_bytes,
                                     std::string_view zip_bytes, int depth) {
   auto archive = ZipArchive::Open(zip_bytes, limits_);

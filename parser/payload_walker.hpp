@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "parser/envelope.hpp"
 #include "parser/error.hpp"
 #include "parser/limits.hpp"
 #include "parser/pipeline.hpp"
@@ -29,6 +30,11 @@ class PayloadWalker {
   // document named `name`; `bytes` must stay valid until this returns.
   // `depth` counts the emails and archives around it.
   void WalkPayload(std::string name, std::string_view bytes, int depth);
+
+  // A payload read from `source`, starting with `head` (what was already
+  // read of it); its part_bytes are empty. A read error from the source
+  // ends the walk as Fatal.
+  void WalkSource(std::string name, EnvelopeSource& source, std::string_view head, int depth);
 
   // Each file of a zip archive as a document "name/member". `part_bytes` is
   // what rejections keep. Errors only for the archive as a whole (cannot be

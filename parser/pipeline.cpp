@@ -1,6 +1,9 @@
 #include "parser/pipeline.hpp"
 
+#include <algorithm>
+
 #include "parser/arf_parser.hpp"
+#include "parser/byte_sink.hpp"
 #include "parser/mime_walker.hpp"
 #include "parser/payload_walker.hpp"
 
@@ -115,6 +118,32 @@ Result<void> ParseEnvelope(const Envelope& envelope, const Limits& limits,
       break;
   }
 
+  if (walker.Fatal()) return tl::unexpected(*walker.Fatal());
+  return {};
+}
+
+Result<void> ParseEnvelopeSource(EnvelopeSource& source, const Limits& limits,
+                                 EnvelopeHandler& handler) {
+  if (source.Size() > limits.max_envelope_bytes) {
+    handler.OnRejected(source.Origin(), std::string_view(),
+                       Error(ErrorCode::kTooLarge, "envelope of " + std::to_string(source.Size()) +
+                                                       " bytes is larger than " +
+                                                       std::to_string(limits.max_envelope_bytes)));
+    return {};
+  }
+  if (auto rewound = source.Rewind(); !rewound) return rewound;
+  std::string head(std::min<uint64_t>(source.Size(), kChunkBytes), '\0');
+  auto read = source.Read(head);
+  if (!read) return tl::unexpected(read.error());
+  head.resize(*read);
+  const PayloadKind kind = SniffPayload(head);
+  if (kind != PayloadKind::kGzip && kind != PayloadKind::kXml) {
+    return MakeError(ErrorCode::kUnsupported,
+                     "only a bare gzip or XML payload is read as a stream: " + source.Origin());
+  }
+
+  PayloadWalker walker(handler, limits);
+  walker.WalkSource(source.Origin(), source, head, 0);
   if (walker.Fatal()) return tl::unexpected(*walker.Fatal());
   return {};
 }

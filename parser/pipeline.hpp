@@ -71,6 +71,15 @@ class EnvelopeHandler {
 Result<void> ParseEnvelope(const Envelope& envelope, const Limits& limits,
                            EnvelopeHandler& handler);
 
+// As ParseEnvelope, for a bare gzip or XML payload read from `source` in
+// chunks, so that its size never shows in memory. The documents' and
+// rejections' part_bytes are empty: the bytes are the envelope's own,
+// which the handler archived from the source. An email or a zip archive
+// (which need the whole bytes) is refused with kUnsupported; a read error
+// from the source is returned as it is.
+Result<void> ParseEnvelopeSource(EnvelopeSource& source, const Limits& limits,
+                                 EnvelopeHandler& handler);
+
 enum class PayloadKind { kGzip, kZip, kXml, kEmail, kUnknown };
 
 // Sniffs a payload by its bytes, whatever the MIME type or file name says.

@@ -1,6 +1,7 @@
 #include "server/inputs.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <system_error>
 
@@ -103,6 +104,30 @@ std::vector<std::string> SplitMbox(std::string_view bytes) {
   }
   finish();
   return messages;
+}
+
+Result<std::unique_ptr<FileSource>> FileSource::Open(const std::string& path, std::string origin) {
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec) return MakeError(ErrorCode::kIo, "cannot read the size of " + path + ": " + ec.message());
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return MakeError(ErrorCode::kIo, "cannot open " + path);
+  return std::unique_ptr<FileSource>(new FileSource(file, path, std::move(origin), size));
+}
+
+Result<void> FileSource::Rewind() {
+  if (std::fseek(file_.get(), 0, SEEK_SET) != 0) {
+    return MakeError(ErrorCode::kIo, "cannot go back to the start of " + path_);
+  }
+  return {};
+}
+
+Result<size_t> FileSource::Read(std::span<char> buffer) {
+  const size_t read = std::fread(buffer.data(), 1, buffer.size(), file_.get());
+  if (read < buffer.size() && std::ferror(file_.get()) != 0) {
+    return MakeError(ErrorCode::kIo, "cannot read " + path_);
+  }
+  return read;
 }
 
 }  // namespace dmarcd::server

@@ -1,9 +1,14 @@
 #include "storage/envelope_store.hpp"
 
+#include <openssl/evp.h>
 #include <sqlite3.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
+#include <cstdio>
+#include <memory>
+#include <span>
 #include <utility>
 
 #include "storage/ascii.hpp"
@@ -77,23 +82,146 @@ bool ArrivedCompressed(std::string_view bytes) {
   return kind == parser::PayloadKind::kGzip || kind == parser::PayloadKind::kZip;
 }
 
+// Chunks of the archive copies: large enough that the per-call cost of
+// zlib, OpenSSL and SQLite's blob I/O vanishes, small beside the memory
+// target of a big ingest.
+constexpr size_t kCopyChunk = size_t{256} << 10;
+
+// SHA-256 (FIPS 180-4) over bytes that come in chunks, by OpenSSL.
+class Sha256Stream {
+ public:
+  Sha256Stream() : context_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {
+    EVP_DigestInit_ex(context_.get(), EVP_sha256(), nullptr);
+  }
+  void Update(std::string_view bytes) {
+    EVP_DigestUpdate(context_.get(), bytes.data(), bytes.size());
+  }
+  std::string FinishHex() {
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int size = 0;
+    EVP_DigestFinal_ex(context_.get(), digest.data(), &size);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string hex;
+    for (unsigned int i = 0; i < size; ++i) {
+      hex += kHex[digest[i] >> 4];
+      hex += kHex[digest[i] & 0x0f];
+    }
+    return hex;
+  }
+
+ private:
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> context_;
+};
+
+// One pass over the source, chunk by chunk.
+template <typename Visit>
+Result<void> ForEachChunk(parser::EnvelopeSource& source, std::string& buffer, Visit&& visit) {
+  if (auto rewound = source.Rewind(); !rewound) {
+    return rewound;
+  }
+  for (;;) {
+    auto read = source.Read(buffer);
+    if (!read) {
+      return tl::unexpected(read.error());
+    }
+    if (*read == 0) {
+      return {};
+    }
+    if (auto done = visit(std::string_view(buffer.data(), *read)); !done) {
+      return done;
+    }
+  }
+}
+
+template <typename Visit>
+Result<void> ForEachFileChunk(std::FILE* file, std::string& buffer, Visit&& visit) {
+  std::rewind(file);
+  for (;;) {
+    const size_t read = std::fread(buffer.data(), 1, buffer.size(), file);
+    if (read > 0) {
+      if (auto done = visit(std::string_view(buffer.data(), read)); !done) {
+        return done;
+      }
+    }
+    if (read < buffer.size()) {
+      if (std::ferror(file) != 0) {
+        return MakeError(ErrorCode::kIo, "cannot read back the compressed archive copy");
+      }
+      return {};
+    }
+  }
+}
+
+struct Spooled {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file;
+  uint64_t size = 0;
+};
+
+// GzipFast for a source: deflated chunk by chunk into an anonymous
+// temporary file (tmpfile, removed when closed).
+Result<Spooled> DeflateToFile(parser::EnvelopeSource& source, std::string& buffer) {
+  Spooled spooled{{std::tmpfile(), &std::fclose}, 0};
+  if (!spooled.file) {
+    return MakeError(ErrorCode::kIo, "cannot create a temporary file for the archive copy");
+  }
+  z_stream stream{};
+  constexpr int kGzipWindowBits = 15 + 16;  // zlib: +16 selects the gzip wrapper
+  if (deflateInit2(&stream, 1, Z_DEFLATED, kGzipWindowBits, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    return MakeError(ErrorCode::kInternal, "zlib: cannot start deflate");
+  }
+  std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&stream, &deflateEnd);
+  std::string out(kCopyChunk, '\0');
+  auto pump = [&](std::string_view chunk, int flush) -> Result<void> {
+    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(chunk.data()));
+    stream.avail_in = static_cast<uInt>(chunk.size());
+    int rc = Z_OK;
+    do {
+      stream.next_out = reinterpret_cast<Bytef*>(out.data());
+      stream.avail_out = static_cast<uInt>(out.size());
+      rc = deflate(&stream, flush);
+      const size_t produced = out.size() - stream.avail_out;
+      if (std::fwrite(out.data(), 1, produced, spooled.file.get()) != produced) {
+        return MakeError(ErrorCode::kIo, "cannot write the compressed archive copy");
+      }
+      spooled.size += produced;
+    } while (stream.avail_out == 0 || (flush == Z_FINISH && rc == Z_OK));
+    if (rc == Z_STREAM_ERROR) {
+      return MakeError(ErrorCode::kInternal, "zlib: deflate failed");
+    }
+    return {};
+  };
+  auto deflated =
+      ForEachChunk(source, buffer, [&](std::string_view chunk) { return pump(chunk, Z_NO_FLUSH); });
+  if (!deflated) {
+    return tl::unexpected(deflated.error());
+  }
+  if (auto finished = pump({}, Z_FINISH); !finished) {
+    return tl::unexpected(finished.error());
+  }
+  if (std::fflush(spooled.file.get()) != 0) {
+    return MakeError(ErrorCode::kIo, "cannot write the compressed archive copy");
+  }
+  return spooled;
+}
+
 }  // namespace
 
 EnvelopeStore::EnvelopeStore(Database& db) : db_(db) {}
 
-void EnvelopeStore::StartEnvelope(const parser::Envelope& envelope) {
+void EnvelopeStore::StartEnvelope(const std::string& origin) {
   outcome_ = EnvelopeOutcome{};
   transient_.reset();
   doc_ = Document{};
-  origin_ = envelope.origin;
+  origin_ = origin;
   received_at_ = UnixNow();
+  source_ = nullptr;
 }
 
 Result<void> EnvelopeStore::BeginEnvelope(const parser::Envelope& envelope) {
   if (auto prepared = PrepareStatements(); !prepared) {
     return prepared;
   }
-  StartEnvelope(envelope);
+  StartEnvelope(envelope.origin);
   reparsing_.reset();
   auto raw = ArchiveRaw(envelope);
   if (!raw) {
@@ -104,12 +232,28 @@ Result<void> EnvelopeStore::BeginEnvelope(const parser::Envelope& envelope) {
   return {};
 }
 
+Result<void> EnvelopeStore::BeginEnvelopeSource(parser::EnvelopeSource& source) {
+  if (auto prepared = PrepareStatements(); !prepared) {
+    return prepared;
+  }
+  StartEnvelope(source.Origin());
+  reparsing_.reset();
+  auto raw = ArchiveSource(source);
+  if (!raw) {
+    return tl::unexpected(raw.error());
+  }
+  source_ = &source;
+  raw_pk_ = *raw;
+  outcome_.raw_pk = raw_pk_;
+  return {};
+}
+
 Result<void> EnvelopeStore::BeginReparse(const parser::Envelope& envelope, int64_t rejected_pk,
                                          int64_t raw_pk) {
   if (auto prepared = PrepareStatements(); !prepared) {
     return prepared;
   }
-  StartEnvelope(envelope);
+  StartEnvelope(envelope.origin);
   reparsing_ = rejected_pk;
   raw_pk_ = raw_pk;
   outcome_.raw_pk = raw_pk_;
@@ -208,6 +352,140 @@ Result<int64_t> EnvelopeStore::ArchiveRaw(const parser::Envelope& envelope) {
     return tl::unexpected(inserted.error());
   }
   return sqlite3_last_insert_rowid(db_.Handle());
+}
+
+Result<int64_t> EnvelopeStore::ArchiveSource(parser::EnvelopeSource& source) {
+  // First pass: the SHA-256 that names the envelope, and its first bytes,
+  // which say whether it arrived compressed.
+  Sha256Stream sha256;
+  std::string head;
+  std::string buffer(kCopyChunk, '\0');
+  auto hashed = ForEachChunk(source, buffer, [&](std::string_view chunk) -> Result<void> {
+    if (head.size() < 16) head.append(chunk.substr(0, 16 - head.size()));
+    sha256.Update(chunk);
+    return {};
+  });
+  if (!hashed) {
+    return tl::unexpected(hashed.error());
+  }
+  const std::string digest = sha256.FinishHex();
+  find_raw_.Bind(1, std::string_view(digest));
+  auto found = find_raw_.Step();
+  if (!found) {
+    return tl::unexpected(found.error());
+  }
+  const int64_t existing = *found ? find_raw_.Int(0) : 0;
+  find_raw_.Reset();
+  if (existing != 0) {
+    return existing;
+  }
+
+  // Second pass: the archive copy, written into a blob of the right size.
+  // An uncompressed input is deflated into a temporary file first, since
+  // its compressed size is only known at the end.
+  const bool compressed = ArrivedCompressed(head);
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> spool(nullptr, &std::fclose);
+  uint64_t stored_size = source.Size();
+  if (!compressed) {
+    auto deflated = DeflateToFile(source, buffer);
+    if (!deflated) {
+      return tl::unexpected(deflated.error());
+    }
+    spool = std::move(deflated->file);
+    stored_size = deflated->size;
+  }
+  insert_raw_.Bind(1, std::string_view(digest))
+      .Bind(2, source.Size())
+      .Bind(3, std::string_view(compressed ? "none" : "gzip"))
+      .BindZeroBlob(4, stored_size)
+      .Bind(5, std::string_view(source.Origin()))
+      .Bind(6, received_at_);
+  if (auto inserted = insert_raw_.Run(); !inserted) {
+    return tl::unexpected(inserted.error());
+  }
+  const int64_t raw_pk = sqlite3_last_insert_rowid(db_.Handle());
+  auto blob = BlobHandle::Open(db_.Handle(), "raw_inputs", "bytes", raw_pk, true);
+  if (!blob) {
+    return tl::unexpected(blob.error());
+  }
+  uint64_t offset = 0;
+  auto write = [&](std::string_view chunk) -> Result<void> {
+    if (offset + chunk.size() > stored_size) {
+      return MakeError(ErrorCode::kIo, "the input grew while it was read: " + source.Origin());
+    }
+    auto written = blob->Write(chunk, offset);
+    offset += chunk.size();
+    return written;
+  };
+  auto copied = compressed ? ForEachChunk(source, buffer, write)
+                           : ForEachFileChunk(spool.get(), buffer, write);
+  if (!copied) {
+    return tl::unexpected(copied.error());
+  }
+  if (offset != stored_size) {
+    return MakeError(ErrorCode::kIo, "the input shrank while it was read: " + source.Origin());
+  }
+  return raw_pk;
+}
+
+// The envelope is the part: its archived bytes become the rejected row's,
+// copied blob to blob. They are the gzip of the input when it arrived
+// uncompressed, which Reparse reads as well as the input itself.
+Result<int64_t> EnvelopeStore::RejectSource(const std::string& name, const Error& error) {
+  auto raw = BlobHandle::Open(db_.Handle(), "raw_inputs", "bytes", raw_pk_, false);
+  if (!raw) {
+    return tl::unexpected(raw.error());
+  }
+  const uint64_t size = raw->Size();
+  std::string buffer(kCopyChunk, '\0');
+  Sha256Stream sha256;
+  for (uint64_t offset = 0; offset < size; offset += buffer.size()) {
+    const std::span<char> chunk(buffer.data(), std::min<uint64_t>(buffer.size(), size - offset));
+    if (auto read = raw->Read(chunk, offset); !read) {
+      return tl::unexpected(read.error());
+    }
+    sha256.Update(std::string_view(chunk.data(), chunk.size()));
+  }
+  const std::string digest = sha256.FinishHex();
+  find_rejected_.Bind(1, std::string_view(digest));
+  auto found = find_rejected_.Step();
+  if (!found) {
+    return tl::unexpected(found.error());
+  }
+  const int64_t existing = *found ? find_rejected_.Int(0) : 0;
+  find_rejected_.Reset();
+  if (existing != 0) {
+    return existing;
+  }
+
+  insert_rejected_.Bind(1, received_at_)
+      .Bind(2, std::string_view(origin_))
+      .Bind(3, std::string_view(name))
+      .Bind(4, ErrorCodeName(error.code))
+      .Bind(5, std::string_view(error.message))
+      .Bind(6, size)
+      .Bind(7, std::string_view(digest))
+      .BindZeroBlob(8, size)
+      .Bind(9, raw_pk_);
+  if (auto inserted = insert_rejected_.Run(); !inserted) {
+    return tl::unexpected(inserted.error());
+  }
+  const int64_t rejected_pk = sqlite3_last_insert_rowid(db_.Handle());
+  auto copy = BlobHandle::Open(db_.Handle(), "rejected", "bytes", rejected_pk, true);
+  if (!copy) {
+    return tl::unexpected(copy.error());
+  }
+  for (uint64_t offset = 0; offset < size; offset += buffer.size()) {
+    const std::span<char> chunk(buffer.data(), std::min<uint64_t>(buffer.size(), size - offset));
+    if (auto read = raw->Read(chunk, offset); !read) {
+      return tl::unexpected(read.error());
+    }
+    if (auto written = copy->Write(std::string_view(chunk.data(), chunk.size()), offset);
+        !written) {
+      return tl::unexpected(written.error());
+    }
+  }
+  return rejected_pk;
 }
 
 parser::AggregateSink& EnvelopeStore::OnAggregateBegin(const parser::DocumentInfo& doc) {
@@ -495,6 +773,17 @@ void EnvelopeStore::RecordRejection(std::string name, std::string_view bytes, co
   // the row itself takes the new reason (Reparse).
   if (reparsing_) {
     part.rejected_pk = *reparsing_;
+    outcome_.parts.push_back(std::move(part));
+    return;
+  }
+
+  if (source_ != nullptr && bytes.empty() && raw_pk_ != 0) {
+    auto rejected = RejectSource(part.name, error);
+    if (!rejected) {
+      transient_ = rejected.error();
+      return;
+    }
+    part.rejected_pk = *rejected;
     outcome_.parts.push_back(std::move(part));
     return;
   }

@@ -41,6 +41,14 @@ class EnvelopeStore final : public parser::EnvelopeHandler, public parser::Aggre
   // gzip-compressed unless they arrived as gzip or zip).
   Result<void> BeginEnvelope(const parser::Envelope& envelope);
 
+  // Starts an envelope read from `source` (parser::ParseEnvelopeSource),
+  // which must outlive the envelope: archived like BeginEnvelope, but in
+  // chunks through incremental blob I/O, and an input that arrived
+  // uncompressed is deflated through a temporary file, so no copy of it is
+  // ever whole in memory. A rejection with empty part bytes is filed with
+  // the archived bytes, copied the same way.
+  Result<void> BeginEnvelopeSource(parser::EnvelopeSource& source);
+
   // Starts an envelope made of the bytes of rejected row `rejected_pk`:
   // nothing is archived again, reports point at `raw_pk` (0: none), and a
   // part that still fails is reported against the row instead of filed anew.
@@ -80,8 +88,10 @@ class EnvelopeStore final : public parser::EnvelopeHandler, public parser::Aggre
   };
 
   Result<void> PrepareStatements();
-  void StartEnvelope(const parser::Envelope& envelope);
+  void StartEnvelope(const std::string& origin);
   Result<int64_t> ArchiveRaw(const parser::Envelope& envelope);
+  Result<int64_t> ArchiveSource(parser::EnvelopeSource& source);
+  Result<int64_t> RejectSource(const std::string& name, const Error& error);
   void RecordRejection(std::string name, std::string_view bytes, const Error& error);
   Result<void> InsertNotes(int64_t report_pk, std::string_view kind,
                            const std::vector<std::string>& texts);
@@ -97,7 +107,8 @@ class EnvelopeStore final : public parser::EnvelopeHandler, public parser::Aggre
   std::string origin_;
   int64_t received_at_ = 0;
   int64_t raw_pk_ = 0;
-  std::optional<int64_t> reparsing_;  // the rejected row being parsed again
+  std::optional<int64_t> reparsing_;          // the rejected row being parsed again
+  parser::EnvelopeSource* source_ = nullptr;  // BeginEnvelopeSource's
   EnvelopeOutcome outcome_;
   std::optional<Error> transient_;
   Document doc_;

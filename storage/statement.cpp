@@ -77,6 +77,11 @@ Statement& Statement::BindBlob(int index, std::string_view bytes) {
   return *this;
 }
 
+Statement& Statement::BindZeroBlob(int index, uint64_t size) {
+  sqlite3_bind_zeroblob64(stmt_, index, size);
+  return *this;
+}
+
 Statement& Statement::BindNull(int index) {
   sqlite3_bind_null(stmt_, index);
   return *this;
@@ -143,6 +148,44 @@ std::string Statement::Blob(int column) const {
     return {};
   }
   return std::string(bytes, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+BlobHandle::~BlobHandle() { sqlite3_blob_close(blob_); }
+
+BlobHandle::BlobHandle(BlobHandle&& other) noexcept : blob_(std::exchange(other.blob_, nullptr)) {}
+
+Result<BlobHandle> BlobHandle::Open(sqlite3* db, const char* table, const char* column,
+                                    int64_t rowid, bool writable) {
+  sqlite3_blob* blob = nullptr;
+  const int rc = sqlite3_blob_open(db, "main", table, column, rowid, writable ? 1 : 0, &blob);
+  if (rc != SQLITE_OK) {
+    sqlite3_blob_close(blob);
+    return tl::unexpected(SqliteError(db, rc, "opening a blob"));
+  }
+  return BlobHandle(blob);
+}
+
+uint64_t BlobHandle::Size() const { return static_cast<uint64_t>(sqlite3_blob_bytes(blob_)); }
+
+// sqlite3_blob_read and _write count in int: a blob is at most 2 GiB
+// (SQLITE_MAX_LENGTH is 1e9 by default), so offsets fit, and the chunks
+// passed here are small.
+Result<void> BlobHandle::Write(std::string_view bytes, uint64_t offset) {
+  const int rc = sqlite3_blob_write(blob_, bytes.data(), static_cast<int>(bytes.size()),
+                                    static_cast<int>(offset));
+  if (rc != SQLITE_OK) {
+    return tl::unexpected(SqliteError(nullptr, rc, "writing a blob"));
+  }
+  return {};
+}
+
+Result<void> BlobHandle::Read(std::span<char> buffer, uint64_t offset) const {
+  const int rc = sqlite3_blob_read(blob_, buffer.data(), static_cast<int>(buffer.size()),
+                                   static_cast<int>(offset));
+  if (rc != SQLITE_OK) {
+    return tl::unexpected(SqliteError(nullptr, rc, "reading a blob"));
+  }
+  return {};
 }
 
 }  // namespace dmarcd::storage

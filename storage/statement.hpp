@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -43,6 +44,9 @@ class Statement {
   Statement& Bind(int index, const std::optional<std::string>& text);
   Statement& Bind(int index, const std::optional<int64_t>& value);
   Statement& BindBlob(int index, std::string_view bytes);
+  // A blob of `size` zero bytes, to be filled afterwards through a
+  // BlobHandle without ever holding it whole in memory.
+  Statement& BindZeroBlob(int index, uint64_t size);
   Statement& BindNull(int index);
 
   // Runs one step: true when a row is ready, false when done.
@@ -60,6 +64,32 @@ class Statement {
 
  private:
   sqlite3_stmt* stmt_ = nullptr;
+};
+
+// Incremental I/O on one blob already stored (sqlite3_blob_open): a blob
+// of hundreds of megabytes is written and read in chunks. The row must
+// exist; its blob's size is fixed (see Statement::BindZeroBlob). Errors are
+// SqliteError's. The handle must be closed (destroyed) before the
+// transaction ends.
+class BlobHandle {
+ public:
+  ~BlobHandle();
+  BlobHandle(BlobHandle&& other) noexcept;
+  BlobHandle& operator=(BlobHandle&& other) = delete;
+  BlobHandle(const BlobHandle&) = delete;
+  BlobHandle& operator=(const BlobHandle&) = delete;
+
+  // `table` and `column` are names from dmarcd's own schema, never input.
+  static Result<BlobHandle> Open(sqlite3* db, const char* table, const char* column, int64_t rowid,
+                                 bool writable);
+
+  uint64_t Size() const;
+  Result<void> Write(std::string_view bytes, uint64_t offset);
+  Result<void> Read(std::span<char> buffer, uint64_t offset) const;
+
+ private:
+  explicit BlobHandle(sqlite3_blob* blob) : blob_(blob) {}
+  sqlite3_blob* blob_ = nullptr;
 };
 
 }  // namespace dmarcd::storage

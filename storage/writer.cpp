@@ -1,5 +1,7 @@
 #include "storage/writer.hpp"
 
+#include <sqlite3.h>
+
 #include <utility>
 
 #include "parser/pipeline.hpp"
@@ -51,6 +53,10 @@ class Writer::Impl {
   Impl(Database& db, const parser::Limits& limits) : db_(db), limits_(limits), store_(db) {}
 
   Result<EnvelopeOutcome> Ingest(const parser::Envelope& envelope);
+  Result<EnvelopeOutcome> IngestSource(parser::EnvelopeSource& source);
+  Result<void> BeginBatch();
+  Result<void> CommitBatch();
+  void AbandonBatch();
   Result<ReparseOutcome> Reparse(std::optional<int64_t> rejected_pk);
   void SetFailurePrivacy(const FailurePrivacy& privacy) {
     privacy_ = privacy;
@@ -59,46 +65,129 @@ class Writer::Impl {
 
  private:
   Result<void> ReparseRow(int64_t id, ReparseOutcome& totals);
+  // The transaction (or, in a batch, the savepoint) of one envelope.
+  Result<void> BeginEnvelope();
+  Result<EnvelopeOutcome> FailEnvelope(Error error);
+  Result<EnvelopeOutcome> FinishEnvelope();
 
   Database& db_;
   parser::Limits limits_;
   EnvelopeStore store_;
   FailurePrivacy privacy_;
+  bool in_batch_ = false;
+  // A fault inside the batch that SQLite answered by rolling the whole
+  // transaction back: CommitBatch must not pretend anything was stored.
+  std::optional<Error> batch_lost_;
 };
 
-Result<EnvelopeOutcome> Writer::Impl::Ingest(const parser::Envelope& envelope) {
-  // IMMEDIATE takes the write lock now, so a busy database fails here,
-  // before any parsing, rather than at the first insert.
+Result<void> Writer::Impl::BeginBatch() {
+  if (in_batch_) {
+    return MakeError(ErrorCode::kInternal, "a batch is already open");
+  }
   if (auto begun = db_.Exec("BEGIN IMMEDIATE"); !begun) {
+    return begun;
+  }
+  in_batch_ = true;
+  batch_lost_.reset();
+  return {};
+}
+
+Result<void> Writer::Impl::CommitBatch() {
+  if (!in_batch_) {
+    return MakeError(ErrorCode::kInternal, "no batch is open");
+  }
+  in_batch_ = false;
+  if (batch_lost_) {
+    if (sqlite3_get_autocommit(db_.Handle()) == 0) {
+      db_.Exec("ROLLBACK");
+    }
+    return tl::unexpected(*batch_lost_);
+  }
+  if (auto committed = db_.Exec("COMMIT"); !committed) {
+    db_.Exec("ROLLBACK");
+    return committed;
+  }
+  return {};
+}
+
+void Writer::Impl::AbandonBatch() {
+  if (!in_batch_) {
+    return;
+  }
+  in_batch_ = false;
+  if (sqlite3_get_autocommit(db_.Handle()) == 0) {
+    db_.Exec("ROLLBACK");
+  }
+}
+
+Result<void> Writer::Impl::BeginEnvelope() {
+  if (batch_lost_) {
+    return tl::unexpected(*batch_lost_);
+  }
+  // IMMEDIATE takes the write lock now, so a busy database fails here,
+  // before any parsing, rather than at the first insert. In a batch the
+  // lock is held already and a savepoint stands in for the transaction.
+  return db_.Exec(in_batch_ ? "SAVEPOINT envelope" : "BEGIN IMMEDIATE");
+}
+
+Result<EnvelopeOutcome> Writer::Impl::FailEnvelope(Error error) {
+  if (!in_batch_) {
+    db_.Exec("ROLLBACK");
+  } else if (sqlite3_get_autocommit(db_.Handle()) != 0) {
+    // SQLite gave up the whole transaction (a full disk, an I/O error):
+    // the envelopes before this one in the batch are gone too.
+    batch_lost_ = error;
+  } else {
+    db_.Exec("ROLLBACK TO envelope");
+    db_.Exec("RELEASE envelope");
+  }
+  return tl::unexpected(std::move(error));
+}
+
+Result<EnvelopeOutcome> Writer::Impl::FinishEnvelope() {
+  auto outcome = store_.FinishEnvelope();
+  if (!outcome) {
+    return FailEnvelope(outcome.error());
+  }
+  if (auto committed = db_.Exec(in_batch_ ? "RELEASE envelope" : "COMMIT"); !committed) {
+    return FailEnvelope(committed.error());
+  }
+  return outcome;
+}
+
+Result<EnvelopeOutcome> Writer::Impl::Ingest(const parser::Envelope& envelope) {
+  if (auto begun = BeginEnvelope(); !begun) {
     return tl::unexpected(begun.error());
   }
-  auto fail = [this](Error error) -> Result<EnvelopeOutcome> {
-    db_.Exec("ROLLBACK");
-    return tl::unexpected(std::move(error));
-  };
 
   // A failure report is cut down to what the privacy settings keep before
   // any of it is written, the raw archive included (failure_store.hpp).
   auto kept = ApplyFailurePrivacy(db_, envelope, privacy_);
   if (!kept) {
-    return fail(kept.error());
+    return FailEnvelope(kept.error());
   }
   const parser::Envelope& stored = *kept ? **kept : envelope;
 
   if (auto begun = store_.BeginEnvelope(stored); !begun) {
-    return fail(begun.error());
+    return FailEnvelope(begun.error());
   }
   if (auto parsed = parser::ParseEnvelope(stored, limits_, store_); !parsed) {
-    return fail(parsed.error());
+    return FailEnvelope(parsed.error());
   }
-  auto outcome = store_.FinishEnvelope();
-  if (!outcome) {
-    return fail(outcome.error());
+  return FinishEnvelope();
+}
+
+Result<EnvelopeOutcome> Writer::Impl::IngestSource(parser::EnvelopeSource& source) {
+  if (auto begun = BeginEnvelope(); !begun) {
+    return tl::unexpected(begun.error());
   }
-  if (auto committed = db_.Exec("COMMIT"); !committed) {
-    return fail(committed.error());
+  if (auto begun = store_.BeginEnvelopeSource(source); !begun) {
+    return FailEnvelope(begun.error());
   }
-  return outcome;
+  if (auto parsed = parser::ParseEnvelopeSource(source, limits_, store_); !parsed) {
+    return FailEnvelope(parsed.error());
+  }
+  return FinishEnvelope();
 }
 
 Result<Writer::ReparseOutcome> Writer::Impl::Reparse(std::optional<int64_t> rejected_pk) {
@@ -262,6 +351,16 @@ void Writer::SetFailurePrivacy(const FailurePrivacy& privacy) { impl_->SetFailur
 Result<EnvelopeOutcome> Writer::Ingest(const parser::Envelope& envelope) {
   return impl_->Ingest(envelope);
 }
+
+Result<EnvelopeOutcome> Writer::IngestSource(parser::EnvelopeSource& source) {
+  return impl_->IngestSource(source);
+}
+
+Result<void> Writer::BeginBatch() { return impl_->BeginBatch(); }
+
+Result<void> Writer::CommitBatch() { return impl_->CommitBatch(); }
+
+void Writer::AbandonBatch() { impl_->AbandonBatch(); }
 
 Result<Writer::ReparseOutcome> Writer::Reparse(std::optional<int64_t> rejected_pk) {
   return impl_->Reparse(rejected_pk);

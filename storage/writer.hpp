@@ -80,7 +80,32 @@ class Writer {
   // Returns an error only for transient faults (kDatabaseBusy, kDatabase,
   // kIo): then nothing of the envelope was committed and it may be retried.
   // Bad input is an outcome, not an error.
+  //
+  // Inside a batch (BeginBatch) the envelope gets a savepoint of its own
+  // instead of a transaction, and nothing of it is durable, nor may it be
+  // acknowledged, until CommitBatch succeeds.
   Result<EnvelopeOutcome> Ingest(const parser::Envelope& envelope);
+
+  // As Ingest, for a bare gzip or XML payload too large to hold in memory
+  // (parser::ParseEnvelopeSource; EnvelopeStore::BeginEnvelopeSource): the
+  // source is read once for its SHA-256, once for the archive copy (unless
+  // it is already archived) and once for the parser, in chunks, so memory
+  // stays flat whatever its size. Failure reports are not read this way.
+  Result<EnvelopeOutcome> IngestSource(parser::EnvelopeSource& source);
+
+  // Group commit: every Ingest until CommitBatch shares one transaction,
+  // which saves the per-transaction cost of SQLite (the WAL frames of the
+  // pages every envelope touches, written once instead of once per
+  // envelope). An envelope that fails inside the batch is undone alone; a
+  // fault that spoils the whole transaction (SQLite rolled it back, or the
+  // COMMIT failed) makes CommitBatch fail, and then none of the batch's
+  // envelopes is stored: the caller must ingest them again. Errors:
+  // kDatabaseBusy when the write lock cannot be had, kInternal when a batch
+  // is already open.
+  Result<void> BeginBatch();
+  Result<void> CommitBatch();
+  // Undoes the open batch, if any.
+  void AbandonBatch();
 
   // Runs rejected input through the current parser again: one row by id, or
   // every row not yet recovered. Rows that now parse are stored and marked
