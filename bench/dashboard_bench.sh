@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Dashboard benchmark (issue #5): builds a database of about 10 million
+# aggregate records through `dmarcd ingest`, serves it with `dmarcd serve`
+# on loopback and times the dashboard's calls against the targets:
+#
+#   summary of one domain for one year              < 50 ms
+#   daily trend of one domain for one year          < 50 ms
+#   top 100 failing sources of one domain, a month  < 200 ms
+#   wrk on the summary endpoint                     >= 5,000 requests/s
+#
+#   bench/dashboard_bench.sh [--dmarcd PATH] [--reports N] [--records N]
+#                            [--dir DIR] [--runs N]
+#
+#   --dmarcd PATH  the binary (default build/release/dmarcd; a Release build)
+#   --reports N    reports to generate (default 2900: eight reporters a day,
+#                  so about one year from 2024-01-01)
+#   --records N    records per report (default 3500; 2900 x 3500 = 10.15M)
+#   --dir DIR      keep the reports and the database in DIR and reuse them
+#                  on the next run (default: a temporary folder, removed)
+#   --runs N       timed calls per query after one warm-up (default 20)
+#
+# The reports come from bench/gen_aggregate.py (deterministic for its seed),
+# 60 % of them for example.com, as gzip files; generating and ingesting 10M
+# records takes a while (minutes), so run it under `nice -n 19` on a shared
+# machine. Each query is timed with curl (time_total: connect, request,
+# answer) and reported as median and max. Needs python3, curl and wrk
+# (Debian: wrk); sqlite3 (Debian: sqlite3) to count the records.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dmarcd=build/release/dmarcd
+reports=2900
+records=3500
+dir=""
+runs=20
+while (($#)); do
+  case "$1" in
+    --dmarcd) dmarcd=$2; shift 2 ;;
+    --reports) reports=$2; shift 2 ;;
+    --records) records=$2; shift 2 ;;
+    --dir) dir=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    *)
+      echo "usage: $0 [--dmarcd PATH] [--reports N] [--records N] [--dir DIR] [--runs N]" >&2
+      exit 2
+      ;;
+  esac
+done
+[[ -x "$dmarcd" ]] || { echo "dashboard_bench: $dmarcd not built (Release)" >&2; exit 2; }
+for tool in python3 curl wrk; do
+  command -v "$tool" >/dev/null || { echo "dashboard_bench: install $tool" >&2; exit 2; }
+done
+dmarcd=$(realpath "$dmarcd")
+
+server=""
+cleanup() {
+  if [[ -n "$server" ]]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  if [[ -n "${temporary:-}" ]]; then rm -rf "$temporary"; fi
+}
+trap cleanup EXIT
+if [[ -z "$dir" ]]; then
+  temporary=$(mktemp -d -t dmarcd-dashboard-bench.XXXXXX)
+  dir=$temporary
+fi
+mkdir -p "$dir"
+db="$dir/dmarcd.db"
+
+# 1. Reports.
+if [[ ! -f "$dir/reports.done" ]]; then
+  rm -rf "$dir/reports"
+  start=$(date +%s.%N)
+  python3 bench/gen_aggregate.py --reports "$reports" --records "$records" --format gz \
+    --seed dashboard --out "$dir/reports"
+  touch "$dir/reports.done"
+  printf 'generate: %d reports x %d records in %.1f s\n' "$reports" "$records" \
+    "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
+fi
+
+# 2. The database, through the same writer (and roll-ups) as every channel.
+if [[ ! -f "$dir/ingest.done" ]]; then
+  rm -f "$db" "$db-wal" "$db-shm"
+  start=$(date +%s.%N)
+  "$dmarcd" ingest --db "$db" "$dir/reports" | tail -n 1
+  seconds=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
+  touch "$dir/ingest.done"
+  printf 'ingest: %.1f s, %.0f records/s\n' "$seconds" "$(awk -v n="$((reports * records))" -v s="$seconds" 'BEGIN { print n / s }')"
+fi
+if command -v sqlite3 >/dev/null; then
+  echo "database: $(sqlite3 "$db" 'SELECT COUNT(*) FROM records') records," \
+    "$(sqlite3 "$db" 'SELECT COUNT(*) FROM reports') reports," \
+    "$(du -h "$db" | cut -f1)"
+  echo "example.com: $(sqlite3 "$db" "SELECT SUM(records) FROM reports WHERE domain = 'example.com'") records," \
+    "$(sqlite3 "$db" "SELECT COUNT(*) FROM source_days WHERE domain = 'example.com' AND day >= 1717200000 AND day < 1719792000") source-days in June"
+fi
+
+# 3. The server.
+"$dmarcd" serve --db "$db" --listen 127.0.0.1:0 --port-file "$dir/port" 2>"$dir/serve.log" &
+server=$!
+for _ in $(seq 200); do [[ -s "$dir/port" ]] && break; sleep 0.1; done
+[[ -s "$dir/port" ]] || { cat "$dir/serve.log" >&2; exit 1; }
+base="http://127.0.0.1:$(cat "$dir/port")"
+rm -f "$dir/port"
+
+# Median and max of `runs` calls after one warm-up, in ms; fails the run
+# on anything but 200.
+time_query() {
+  local name=$1 target_ms=$2 path=$3
+  local status
+  status=$(curl -s -o "$dir/answer" -w '%{http_code}' "$base$path")
+  [[ "$status" == 200 ]] || { echo "$name: HTTP $status: $(head -c 300 "$dir/answer")" >&2; exit 1; }
+  for _ in $(seq "$runs"); do
+    curl -s -o /dev/null -w '%{time_total}\n' "$base$path"
+  done | sort -n | awk -v name="$name" -v target="$target_ms" -v bytes="$(wc -c <"$dir/answer")" '
+    { t[NR] = $1 * 1000 }
+    END {
+      median = (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2
+      printf "%-34s median %7.2f ms  max %7.2f ms  (%d bytes)  target < %d ms: %s\n",
+             name, median, t[NR], bytes, target, (median < target) ? "met" : "MISSED"
+    }'
+}
+
+year="domain=example.com&from=2024-01-01&to=2025-01-01"
+time_query "summary, one year" 50 "/api/v1/summary?$year"
+time_query "daily trend, one year" 50 "/api/v1/timeseries?$year&bucket=day"
+time_query "top 100 failing sources, June" 200 \
+  "/api/v1/sources?domain=example.com&from=2024-06-01&to=2024-07-01&result=fail&sort=failing&limit=100"
+time_query "top 100 failing sources, one year" 1000 \
+  "/api/v1/sources?$year&result=fail&sort=failing&limit=100"
+time_query "reporters, one year" 200 "/api/v1/reporters?$year"
+
+echo "wrk -t2 -c32 -d10s on the summary (one domain, one year):"
+wrk -t2 -c32 -d10s "$base/api/v1/summary?$year" | tee "$dir/wrk.txt"
+awk '/Requests\/sec/ { printf "summary throughput: %.0f requests/s, target >= 5000: %s\n", $2, ($2 >= 5000) ? "met" : "MISSED" }' "$dir/wrk.txt"
