@@ -474,6 +474,13 @@ async function main() {
                      reports.items.map((r) => String(r.id)));
     assert.ok(report_rows.length > 0);
     assert.equal(await page.textContent('#source-title'), `Source ${source_ip}`);
+    const cards = await page.$$eval('#source-cards .card', (cs) => cs.map((c) => [
+      c.querySelector('.card-label').textContent, c.querySelector('.card-value').textContent]));
+    const row = sources.items[0];
+    assert.deepEqual(cards.slice(0, 4), [
+      ['Reverse DNS', '—'], ['Messages', kNumber.format(row.messages)],
+      ['DMARC pass rate', (100 * row.dmarc_pass / row.messages).toFixed(1) + ' %'],
+      ['Aligned with neither', kNumber.format(row.fail_both)]]);
     await assertInert(page, dialogs);
   });
 

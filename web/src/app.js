@@ -41,6 +41,9 @@
   const $ = (id) => document.getElementById(id);
 
   let domains = [];
+  // The source rows last listed, so a drill-down opened from a list can show
+  // the source's figures without asking again.
+  const source_rows = new Map();
   let chart = null;
   let domains_loaded = null;
 
@@ -303,6 +306,12 @@
 
   // ---- small pieces ----
 
+  // "1 report", "2,301 reports".
+  function count(n, noun) {
+    const value = Number(n) || 0;
+    return `${kNumber.format(value)} ${noun}${value === 1 ? '' : 's'}`;
+  }
+
   function percent(part, whole) {
     return whole > 0 ? kPercent.format((100 * part) / whole) + ' %' : '–';
   }
@@ -548,8 +557,10 @@
     bars.push({
       type: 'line', label: 'p=reject would block', data: list.map(wouldReject),
       borderColor: kColours.line, backgroundColor: kColours.line, borderWidth: 2,
-      borderDash: [6, 4], pointRadius: list.length > 60 ? 0 : 2.5, stack: 'would-reject',
-      order: 1, tension: 0,
+      borderDash: [6, 4], stack: 'would-reject', order: 1, tension: 0, pointStyle: 'line',
+      // Points only where something would have been blocked: a row of dots
+      // along zero hides the bars' baseline.
+      pointRadius: (ctx) => (ctx.raw > 0 && list.length <= 120 ? 3 : 0),
     });
     return bars;
   }
@@ -584,7 +595,12 @@
           y: {stacked: true, beginAtZero: true, ticks: {precision: 0}},
         },
         plugins: {
-          legend: {position: 'bottom', labels: {boxWidth: 14}},
+          legend: {
+            position: 'bottom',
+            labels: {
+              boxWidth: 14, usePointStyle: true, sort: (a, b) => a.datasetIndex - b.datasetIndex,
+            },
+          },
           tooltip: {callbacks: {title: (ctx) => bucketLabel(ctx[0].label, bucket) + ' (UTC)'}},
         },
       },
@@ -624,7 +640,12 @@
     renderChart(series, by, query.bucket);
   }
 
+  function sourceKey(state, ip) {
+    return JSON.stringify([apiRange(state), ip]);
+  }
+
   function sourceCell(state, s) {
+    source_rows.set(sourceKey(state, s.source_ip), s);
     return el('td', {},
         el('a', {class: 'mono', href: viewHash('source', state, {}, s.source_ip)}, s.source_ip),
         reverseDns(s.reverse_dns));
@@ -636,8 +657,8 @@
         sourceCell(state, s),
         el('td', {class: 'num'}, kNumber.format(messages)),
         el('td', {class: 'num fail'}, kNumber.format(s.dmarc_fail)),
-        el('td', {}, rateBar(Number(s.dmarc_pass) || 0, messages)),
-        el('td', {}, textList(s.header_from, 3)));
+        el('td', {class: 'wide-only'}, rateBar(Number(s.dmarc_pass) || 0, messages)),
+        el('td', {class: 'wide-only'}, textList(s.header_from, 3)));
   }
 
   async function renderOverview(state) {
@@ -648,9 +669,7 @@
       api('summary', range).then(renderSummary),
       renderTrend(state),
       api('reports', {...range, limit: '1'}).then((page) => {
-        const total = Number(page.total) || 0;
-        $('summary-reports-note').textContent =
-            `in ${kNumber.format(total)} report${total === 1 ? '' : 's'}`;
+        $('summary-reports-note').textContent = `in ${count(page.total, 'report')}`;
       }),
       fillTable({
         path: 'sources',
@@ -748,7 +767,7 @@
     const ip = state.id;
     $('source-back').setAttribute('href', viewHash('sources', state));
     $('source-title').textContent = `Source ${ip}`;
-    $('source-rdns').textContent = '';
+    renderSourceCards(null);
     const range = apiRange(state);
     const records_path = `sources/${encodeURIComponent(ip)}/records`;
     csvLink($('source-records-csv'), records_path, range);
@@ -771,13 +790,40 @@
     for (const result of results) {
       if (result.status === 'rejected') reportError(result.reason);
     }
-    // Reverse DNS is filled in from the sources list, which names it when known.
-    const reverse = await api('sources', {...range, sort: 'source_ip', limit: '1000'})
-                        .catch(() => null);
-    const row = items(reverse).find((s) => s.source_ip === ip);
-    $('source-rdns').textContent = row ? `Reverse DNS: ${row.reverse_dns || '—'} · ` +
-        `${kNumber.format(row.messages)} messages, ${kNumber.format(row.dmarc_fail)} failing ` +
-        `DMARC, ${kNumber.format(row.fail_both)} aligned with neither DKIM nor SPF` : '';
+    renderSourceCards(await sourceFigures(state, ip));
+  }
+
+  // The source's row as the sources list gave it: remembered from the list
+  // the drill-down was opened from, else looked up among the sources with
+  // the most failures.
+  // TODO(#5): the API has no route for one source's figures, so a bookmarked
+  // drill-down of a source outside the first 1000 shows its records only.
+  async function sourceFigures(state, ip) {
+    const known = source_rows.get(sourceKey(state, ip));
+    if (known) return known;
+    const page = await api('sources', {...apiRange(state), limit: '1000'}).catch(() => null);
+    return items(page).find((s) => s.source_ip === ip) || null;
+  }
+
+  function renderSourceCards(row) {
+    const box = $('source-cards');
+    clear(box);
+    show(box, Boolean(row));
+    if (!row) return;
+    const messages = Number(row.messages) || 0;
+    const card = (label, value, note, extra) => el('div', {class: 'card' + (extra || '')},
+        el('div', {class: 'card-label'}, label),
+        el('div', {class: 'card-value'}, value),
+        note ? el('div', {class: 'card-note'}, note) : null);
+    box.append(
+        card('Reverse DNS', row.reverse_dns || '—', row.reverse_dns ? null : 'not looked up',
+             ' card-text'),
+        card('Messages', kNumber.format(messages), `in ${count(row.reports, 'report')}`),
+        card('DMARC pass rate', percent(row.dmarc_pass, messages),
+             `${kNumber.format(row.dmarc_fail)} failing`),
+        card('Aligned with neither', kNumber.format(row.fail_both), 'DKIM nor SPF',
+             Number(row.fail_both) > 0 ? ' card-warn' : ''),
+        card('Header From', textList(row.header_from, 3), null, ' card-text'));
   }
 
   // ---- reporters ----
@@ -873,12 +919,13 @@
     dl.append(el('div', {}, el('dt', {}, name), el('dd', {}, text)));
   }
 
-  function recordRow(rec) {
+  function recordRow(state, rec) {
     const reasons = (Array.isArray(rec.reasons) ? rec.reasons : [])
         .map((x) => [x.type, x.comment].filter(Boolean).join(': '))
         .join('; ');
     return el('tr', {},
-        el('td', {class: 'mono'}, rec.source_ip),
+        el('td', {}, el('a', {class: 'mono', href: viewHash('source', state, {}, rec.source_ip)},
+                        rec.source_ip)),
         el('td', {class: 'num'}, kNumber.format(rec.count)),
         el('td', {}, dispositionBadge(rec.disposition)),
         el('td', {}, resultBadge(rec.dmarc)),
@@ -957,7 +1004,7 @@
     fact(policy_dl, 'Discovery', p.discovery_method);
 
     const records = Array.isArray(r.records) ? r.records : [];
-    for (const rec of records) tbody.append(recordRow(rec));
+    for (const rec of records) tbody.append(recordRow(state, rec));
     // Most reporters never give override reasons (RFC 7489 section 6.6.2 lets
     // a receiver deviate); drop the column rather than show a row of dashes.
     const any_reasons = records.some((rec) => Array.isArray(rec.reasons) && rec.reasons.length);
