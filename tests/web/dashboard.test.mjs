@@ -658,6 +658,24 @@ async function main() {
     await assertInert(page, dialogs);
   });
 
+  await step('a route the server lacks leaves a "not available" note, not a broken page',
+             async () => {
+    // What a dmarcd without the route answers (its catch-all for /api/).
+    const missing = {error: {code: 'not_found', message: 'no such endpoint'}};
+    await page.route('**/api/v1/reporters?*', (route) => route.fulfill(
+        {status: 404, contentType: 'application/json', body: JSON.stringify(missing)}));
+    try {
+      await go(page, base, `#/reporters?domain=${kDomain}`);
+      assert.match(await page.textContent('#reporters-empty'),
+                   /^Not available: this dmarcd does not answer api\/v1\/reporters yet\.$/);
+      assert.ok(await page.isVisible('#reporters-empty'));
+      assert.equal(await page.isVisible('#reporters'), false);
+      assert.equal(await page.textContent('#errors'), '');
+    } finally {
+      await page.unroute('**/api/v1/reporters?*');
+    }
+  });
+
   await step('an API error is shown on the page, not swallowed', async () => {
     await go(page, base, '#/reports/987654321');
     const errors = await page.textContent('#errors');
