@@ -125,13 +125,16 @@ std::string UidSet(const std::vector<uint32_t>& uids) {
 ImapClient::ImapClient(const ImapAccount& account) : account_(account) {
   static std::once_flag global_init;
   std::call_once(global_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  curl_ = curl_easy_init();
 
   const char* scheme = account_.tls == ImapTls::kImplicit ? "imaps://" : "imap://";
   const bool ipv6 = account_.host.find(':') != std::string::npos;
   base_url_ = std::string(scheme) + (ipv6 ? "[" + account_.host + "]" : account_.host) + ":" +
               std::to_string(account_.port) + "/";
+  curl_ = curl_easy_init();
+  Configure();
+}
 
+void ImapClient::Configure() {
   CURL* curl = Handle(curl_);
   curl_easy_setopt(curl, CURLOPT_USERNAME, account_.user.c_str());
   curl_easy_setopt(curl, CURLOPT_PASSWORD, account_.password.c_str());
@@ -147,6 +150,11 @@ ImapClient::ImapClient(const ImapAccount& account) : account_(account) {
   // A transfer that moves less than one byte a second for `timeout` is dead.
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(account_.timeout.count()));
+  // The wait for a command's answer is not a transfer: without this, a
+  // server that never sends the tagged response holds a call for libcurl's
+  // default of 120 s.
+  curl_easy_setopt(curl, CURLOPT_SERVER_RESPONSE_TIMEOUT,
+                   static_cast<long>(account_.timeout.count()));
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body_);
@@ -171,6 +179,14 @@ Result<std::string> ImapClient::Run(const std::string& path, const std::string& 
   const CURLcode code = curl_easy_perform(curl);
   last_code_ = code;
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
+  if (code != CURLE_OK && code != CURLE_QUOTE_ERROR) {
+    // The connection may still carry the late answer to the failed command
+    // (a stalled server, a wrong tag), and libcurl keeps it for reuse: a
+    // new handle starts the next call on a new connection.
+    curl_easy_cleanup(curl);
+    curl_ = curl_easy_init();
+    Configure();
+  }
   if (code != CURLE_OK) {
     // The command word, never its arguments: they may name private folders.
     const size_t word_end = command.find(' ', command.starts_with("UID ") ? 4 : 0);

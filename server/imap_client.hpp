@@ -3,7 +3,10 @@
 // One ImapClient holds one curl easy handle, so that libcurl keeps the
 // connection (and its login and selected mailbox) open from one call to the
 // next. Every call may reconnect and log in again when the connection was
-// lost. Calls block for at most about ImapAccount::timeout without progress.
+// lost; after a failed call the next one always starts on a new connection.
+// A call waits at most ImapAccount::timeout for a byte from the server; one
+// that fails that way may wait as long again for the server to answer the
+// LOGOUT libcurl sends while closing, so it returns within twice the timeout.
 //
 // Errors: kUnauthorized when the server refuses the login; kNotFound for a
 // mailbox that does not exist; kNetwork for everything else of the
@@ -88,6 +91,7 @@ class ImapClient {
   void Stop();
 
  private:
+  void Configure();  // sets every option on a new handle
   Result<std::string> Run(const std::string& path, const std::string& command);
   Result<bool> Has(const std::string& capability);
   Result<void> Expunge(const std::string& mailbox, const std::string& set);
