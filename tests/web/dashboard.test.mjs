@@ -292,6 +292,10 @@ async function main() {
     await dialog.dismiss();
   });
   page.on('pageerror', (err) => page_errors.push(err.message));
+  const csp_violations = [];
+  page.on('console', (message) => {
+    if (message.text().includes('Content Security Policy')) csp_violations.push(message.text());
+  });
   const outside = [];
   const api_requests = [];
   page.on('request', (request) => {
@@ -301,7 +305,9 @@ async function main() {
   });
 
   await step('the dashboard loads at / with every domain as text, the zone named', async () => {
-    await go(page, base, '');
+    const response = await page.goto(base + '/');
+    assert.match(response.headers()['content-security-policy'], /script-src 'self'/);
+    await settled(page, '');
     const options = await page.$$eval('#domain option', (os) => os.map((o) => o.textContent));
     assert.deepEqual(options.slice(1).sort(), api.domains.items.map((d) => d.domain).sort());
     assert.ok(hostile_domain, 'no domain with markup was ingested');
@@ -697,6 +703,7 @@ async function main() {
     assert.deepEqual(dialogs, []);
     assert.deepEqual(page_errors, []);
     assert.deepEqual(outside, []);
+    assert.deepEqual(csp_violations, []);
   });
 }
 

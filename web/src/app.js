@@ -299,6 +299,12 @@
                link('Next →', offset + page_size, offset + shown < total, 'next'));
   }
 
+  function setActive(node, active) {
+    node.classList.toggle('active', active);
+    if (active) node.setAttribute('aria-current', 'true');
+    else node.removeAttribute('aria-current');
+  }
+
   function csvLink(node, path, params) {
     node.setAttribute('href', apiUrl(path, {...params, format: 'csv'}));
     node.setAttribute('download', path.replace(/\W+/g, '-') + '.csv');
@@ -411,10 +417,7 @@
     for (const tab of document.querySelectorAll('.tabs a[data-tab]')) {
       const name = tab.dataset.tab;
       tab.setAttribute('href', viewHash(name, state));
-      const active = name === (kParentView[state.view] || state.view);
-      tab.classList.toggle('active', active);
-      if (active) tab.setAttribute('aria-current', 'page');
-      else tab.removeAttribute('aria-current');
+      setActive(tab, name === (kParentView[state.view] || state.view));
     }
   }
 
@@ -614,7 +617,7 @@
     for (const [id, value] of [['chart-by-result', 'result'],
                                ['chart-by-disposition', 'disposition']]) {
       $(id).setAttribute('href', make(value));
-      $(id).classList.toggle('active', by === value);
+      setActive($(id), by === value);
     }
     const query = chartQuery(state);
     if (!query) {
@@ -728,7 +731,7 @@
       const value = link.dataset.result;
       link.setAttribute('href', viewHash('sources', state, extra({result: value === 'all' ?
           '' : value})));
-      link.classList.toggle('active', value === state.result);
+      setActive(link, value === state.result);
     }
     $('sources-sort').value = state.sort;
     const params = {...apiRange(state), result: state.result, sort: state.sort};
