@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Dashboard benchmark (issue #5): builds a database of about 10 million
-# aggregate records through `dmarcd ingest`, serves it with `dmarcd serve`
-# on loopback and times the dashboard's calls against the targets:
+# aggregate records, serves it with `dmarcd serve` on loopback and times the
+# dashboard's calls against the targets:
 #
 #   summary of one domain for one year              < 50 ms
 #   daily trend of one domain for one year          < 50 ms
@@ -9,28 +9,41 @@
 #   wrk on the summary endpoint                     >= 5,000 requests/s
 #
 #   bench/dashboard_bench.sh [--dmarcd PATH] [--reports N] [--records N]
-#                            [--dir DIR] [--runs N]
+#                            [--copies N] [--dir DIR] [--runs N]
 #
 #   --dmarcd PATH  the binary (default build/release/dmarcd; a Release build)
-#   --reports N    reports to generate (default 2900: eight reporters a day,
-#                  so about one year from 2024-01-01)
-#   --records N    records per report (default 3500; 2900 x 3500 = 10.15M)
+#   --reports N    reports to generate (default 296: eight reporters a day,
+#                  so 37 days from 2024-01-01)
+#   --records N    records per report (default 3500)
+#   --copies N     how many times the base appears in the database (default
+#                  10: 296 x 3500 x 10 = 10.36M records over 370 days)
 #   --dir DIR      keep the reports and the database in DIR and reuse them
 #                  on the next run (default: a temporary folder, removed)
 #   --runs N       timed calls per query after one warm-up (default 20)
 #
-# The reports come from bench/gen_aggregate.py (deterministic for its seed),
-# 60 % of them for example.com, as gzip files; generating and ingesting 10M
-# records takes a while (minutes), so run it under `nice -n 19` on a shared
-# machine. Each query is timed with curl (time_total: connect, request,
-# answer) and reported as median and max. Needs python3, curl and wrk
-# (Debian: wrk); sqlite3 (Debian: sqlite3) to count the records.
+# How the database is built: bench/gen_aggregate.py (deterministic for its
+# seed, 60 % of the reports for example.com) writes the base reports as gzip
+# files, and `dmarcd ingest` stores them through the writer, roll-ups
+# included; its rate is printed. Then a bulk loader in SQL copies the base's
+# reports, records, DKIM and SPF results and day shares --copies - 1 more
+# times, each copy shifted by the base's span in whole days (so the copies
+# follow one another) and with its own report ids; and `dmarcd migrate`
+# builds every roll-up from the records with the writer's own code (the
+# rebuild migration 0004 runs), so the roll-ups are exactly what ingesting
+# the copies would have written. Ingesting all 10M records through
+# `dmarcd ingest` works too (--reports 2900 --copies 1) but takes far longer
+# on a shared two-core machine. Run it under `nice -n 19` there.
+#
+# Each query is timed with curl (time_total: connect, request, answer) and
+# reported as median and max. Needs python3, curl, wrk (Debian: wrk) and
+# sqlite3 (Debian: sqlite3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dmarcd=build/release/dmarcd
-reports=2900
+reports=296
 records=3500
+copies=10
 dir=""
 runs=20
 while (($#)); do
@@ -38,16 +51,18 @@ while (($#)); do
     --dmarcd) dmarcd=$2; shift 2 ;;
     --reports) reports=$2; shift 2 ;;
     --records) records=$2; shift 2 ;;
+    --copies) copies=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     *)
-      echo "usage: $0 [--dmarcd PATH] [--reports N] [--records N] [--dir DIR] [--runs N]" >&2
+      echo "usage: $0 [--dmarcd PATH] [--reports N] [--records N] [--copies N] [--dir DIR]" \
+        "[--runs N]" >&2
       exit 2
       ;;
   esac
 done
 [[ -x "$dmarcd" ]] || { echo "dashboard_bench: $dmarcd not built (Release)" >&2; exit 2; }
-for tool in python3 curl wrk; do
+for tool in python3 curl wrk sqlite3; do
   command -v "$tool" >/dev/null || { echo "dashboard_bench: install $tool" >&2; exit 2; }
 done
 dmarcd=$(realpath "$dmarcd")
@@ -76,24 +91,68 @@ if [[ ! -f "$dir/reports.done" ]]; then
     "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
 fi
 
-# 2. The database, through the same writer (and roll-ups) as every channel.
+# 2. The base, through the same writer (and roll-ups) as every channel.
 if [[ ! -f "$dir/ingest.done" ]]; then
-  rm -f "$db" "$db-wal" "$db-shm"
+  rm -f "$db" "$db-wal" "$db-shm" "$dir/copies.done"
   start=$(date +%s.%N)
   "$dmarcd" ingest --db "$db" "$dir/reports" | tail -n 1
   seconds=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
   touch "$dir/ingest.done"
-  printf 'ingest: %.1f s, %.0f records/s\n' "$seconds" "$(awk -v n="$((reports * records))" -v s="$seconds" 'BEGIN { print n / s }')"
-fi
-if command -v sqlite3 >/dev/null; then
-  echo "database: $(sqlite3 "$db" 'SELECT COUNT(*) FROM records') records," \
-    "$(sqlite3 "$db" 'SELECT COUNT(*) FROM reports') reports," \
-    "$(du -h "$db" | cut -f1)"
-  echo "example.com: $(sqlite3 "$db" "SELECT SUM(records) FROM reports WHERE domain = 'example.com'") records," \
-    "$(sqlite3 "$db" "SELECT COUNT(*) FROM source_days WHERE domain = 'example.com' AND day >= 1717200000 AND day < 1719792000") source-days in June"
+  printf 'ingest: %.1f s, %.0f records/s\n' "$seconds" \
+    "$(awk -v n="$((reports * records))" -v s="$seconds" 'BEGIN { print n / s }')"
 fi
 
-# 3. The server.
+# 3. The copies, then every roll-up rebuilt by `dmarcd migrate`.
+if [[ ! -f "$dir/copies.done" ]] && ((copies > 1)); then
+  start=$(date +%s.%N)
+  {
+    echo "CREATE TEMP TABLE base AS SELECT MAX(id) AS reports,"
+    echo "  (SELECT MAX(id) FROM records) AS records,"
+    echo "  (MAX(date_end) / 86400 - MIN(date_begin) / 86400 + 1) * 86400 AS shift FROM reports;"
+    for ((k = 1; k < copies; ++k)); do
+      cat <<SQL
+BEGIN;
+INSERT INTO reports (id, reporter_key, org_name, org_email, extra_contact_info, report_id, domain,
+  date_begin, date_end, version, namespace, generator, policy_adkim, policy_aspf, policy_p,
+  policy_sp, policy_np, policy_pct, policy_fo, policy_testing, policy_discovery_method, records,
+  messages, raw_input_id, document_name, received_at, origin)
+SELECT id + $k * b.reports, reporter_key, org_name, org_email, extra_contact_info,
+  report_id || '.copy$k', domain, date_begin + $k * b.shift, date_end + $k * b.shift, version,
+  namespace, generator, policy_adkim, policy_aspf, policy_p, policy_sp, policy_np, policy_pct,
+  policy_fo, policy_testing, policy_discovery_method, records, messages, NULL, document_name,
+  received_at, 'bench:copy$k'
+FROM reports, base b WHERE id <= b.reports;
+INSERT INTO records SELECT id + $k * b.records, report_id + $k * b.reports, seq, source_ip, count,
+  disposition, policy_dkim, policy_spf, header_from, envelope_from, envelope_to
+FROM records, base b WHERE id <= b.records;
+INSERT INTO record_reasons SELECT record_id + $k * b.records, seq, type, comment
+FROM record_reasons, base b WHERE record_id <= b.records;
+INSERT INTO dkim_results SELECT record_id + $k * b.records, seq, domain, selector, result,
+  human_result FROM dkim_results, base b WHERE record_id <= b.records;
+INSERT INTO spf_results SELECT record_id + $k * b.records, seq, domain, scope, result, human_result
+FROM spf_results, base b WHERE record_id <= b.records;
+INSERT INTO report_days SELECT report_id + $k * b.reports, day + $k * b.shift, domain, messages,
+  dmarc_pass, dkim_aligned_pass, spf_aligned_pass, disposition_none, disposition_quarantine,
+  disposition_reject FROM report_days, base b WHERE report_id <= b.reports;
+COMMIT;
+SQL
+    done
+    echo "DROP TABLE domain_days; DROP TABLE source_days; DROP TABLE source_names;"
+    echo "DROP TABLE source_reports; DROP TABLE reporter_days; PRAGMA user_version = 3;"
+  } | sqlite3 "$db"
+  copied=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
+  start=$(date +%s.%N)
+  "$dmarcd" migrate --db "$db"
+  touch "$dir/copies.done"
+  printf 'copies: %.1f s of SQL, roll-ups rebuilt by dmarcd migrate in %.1f s\n' "$copied" \
+    "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
+fi
+echo "database: $(sqlite3 "$db" 'SELECT COUNT(*) FROM records') records," \
+  "$(sqlite3 "$db" 'SELECT COUNT(*) FROM reports') reports, $(du -h "$db" | cut -f1)"
+echo "example.com in 2024: $(sqlite3 "$db" "SELECT SUM(records) FROM reports WHERE domain = 'example.com' AND date_begin >= 1704067200 AND date_begin < 1735689600") records," \
+  "$(sqlite3 "$db" "SELECT COUNT(*) FROM source_days WHERE domain = 'example.com' AND day >= 1717200000 AND day < 1719792000") source-days in June"
+
+# 4. The server.
 "$dmarcd" serve --db "$db" --listen 127.0.0.1:0 --port-file "$dir/port" 2>"$dir/serve.log" &
 server=$!
 for _ in $(seq 200); do [[ -s "$dir/port" ]] && break; sleep 0.1; done
