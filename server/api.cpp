@@ -369,9 +369,8 @@ std::string CsvText(const json::value& value) {
       return std::string(value.as_string());
     case json::kind::array:
       return CsvJoined(value.as_array());
-    case json::kind::object:
-      return json::serialize(value);
     default:
+      // Numbers and booleans as JSON writes them.
       return json::serialize(value);
   }
 }
@@ -952,8 +951,16 @@ HttpResponse Api::Healthz() const {
                            ")";
     }
   }
-  return JsonResponse(ok ? 200 : 503, json::object{{"status", ok ? "ok" : "failing"},
-                                                   {"checks", std::move(checks)}});
+  // A writer that could not commit its last envelope (a full or locked
+  // database) leaves reads working: degraded rather than failing.
+  const std::optional<Error> writer_fault =
+      queue_ != nullptr ? queue_->WriterFault() : std::nullopt;
+  if (queue_ != nullptr) {
+    checks["writer"] = writer_fault ? "failing: " + writer_fault->ToString() : "ok";
+  }
+  const char* status = !ok ? "failing" : writer_fault ? "degraded" : "ok";
+  return JsonResponse(ok && !writer_fault ? 200 : 503,
+                      json::object{{"status", status}, {"checks", std::move(checks)}});
 }
 
 void Api::Route(const HttpRequest& request, Respond& respond) {

@@ -666,7 +666,8 @@ Result<Page<SourceRecordRow>> Reader::SourceRecords(const std::string& source_ip
   int64_t skip = std::max<int64_t>(page.offset, 0);
   const auto limit = static_cast<size_t>(std::max<int64_t>(page.limit, 0));
   std::vector<int64_t> record_pks;
-  for (const auto& [report_pk, count] : report_records) {
+  for (const auto& [report, count] : report_records) {
+    const int64_t report_pk = report;  // a lambda cannot capture a structured binding (C++17)
     if (result.items.size() >= limit) break;
     if (skip >= count) {
       skip -= count;

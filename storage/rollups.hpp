@@ -72,7 +72,10 @@ class RollupWriter {
 // Empties the roll-up tables and builds them again from the stored reports
 // and records, through RollupWriter, so they are exactly what the writer
 // would have written. Runs in the caller's transaction; errors are the
-// database's.
+// database's. Nothing deletes aggregate reports today; code that does (a
+// retention rule) must run this in the same transaction, since only
+// source_reports follows a deleted report by itself (ON DELETE CASCADE).
+// It reads every record: seconds for millions.
 Result<void> RebuildRollups(Database& db);
 
 // What a migration needs beyond its SQL, run by Database::Migrate in the

@@ -15,6 +15,7 @@
 #include <iterator>
 #include <limits>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <sstream>
@@ -52,43 +53,53 @@ void AddFigures(std::map<std::string, int64_t>& sum, const json::object& figures
   }
 }
 
+// One database and Api for the whole suite: every test only reads.
+struct Shared {
+  fs::path dir;
+  std::unique_ptr<ReaderPool> pool;
+  std::unique_ptr<Api> api;
+};
+Shared* shared = nullptr;
+
 class ApiRoutesTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new fs::path(fs::temp_directory_path() /
-                        ("dmarcd-api-routes-" + std::to_string(std::random_device{}())));
-    fs::create_directories(*dir_);
-    const std::string path = (*dir_ / "dmarcd.db").string();
+    shared = new Shared;
+    shared->dir =
+        fs::temp_directory_path() / ("dmarcd-api-routes-" + std::to_string(std::random_device{}()));
+    fs::create_directories(shared->dir);
+    const std::string path = (shared->dir / "dmarcd.db").string();
     auto db = storage::Database::Open(path);
     ASSERT_TRUE(db) << db.error().ToString();
     storage::Writer writer(**db, parser::Limits{});
     for (const auto& entry : fs::directory_iterator(kData / "corpus" / "aggregate")) {
-      ASSERT_TRUE(writer.Ingest({ReadFile(entry.path()), "file:" + entry.path().string()}));
+      ASSERT_TRUE(writer.Ingest({ReadFile(entry.path()), "file:test"}));
     }
     for (const auto& entry : fs::directory_iterator(kData / "failure" / "corpus")) {
       ASSERT_TRUE(writer.Ingest({ReadFile(entry.path()), "file:test"}));
     }
     auto pool = ReaderPool::Open(path, 2, 5000);
     ASSERT_TRUE(pool) << pool.error().ToString();
-    pool_ = pool->release();
+    shared->pool = std::move(*pool);
     ApiOptions options;
     options.metrics_text = [] { return std::string("dmarcd_up 1\n"); };
-    api_ = new Api(*pool_, nullptr, nullptr, options);
+    shared->api = std::make_unique<Api>(*shared->pool, nullptr, nullptr, options);
   }
 
   static void TearDownTestSuite() {
-    delete api_;
-    delete pool_;
-    fs::remove_all(*dir_);
-    delete dir_;
+    shared->api.reset();
+    shared->pool.reset();
+    fs::remove_all(shared->dir);
+    delete shared;
+    shared = nullptr;
   }
 
   static HttpResponse Call(const std::string& target,
                            std::map<std::string, std::string> headers = {}) {
     HttpRequest request{"GET", target, std::move(headers), "", "127.0.0.1"};
     std::promise<HttpResponse> promise;
-    api_->Handle(request,
-                 [&promise](HttpResponse response) { promise.set_value(std::move(response)); });
+    shared->api->Handle(
+        request, [&promise](HttpResponse response) { promise.set_value(std::move(response)); });
     return promise.get_future().get();
   }
 
@@ -119,15 +130,7 @@ class ApiRoutesTest : public ::testing::Test {
     json::object reports = Json("/api/v1/reports?domain=stalw.art");
     return Int(reports.at("items").at(0).at("id"));
   }
-
-  static fs::path* dir_;
-  static ReaderPool* pool_;
-  static Api* api_;
 };
-
-fs::path* ApiRoutesTest::dir_ = nullptr;
-ReaderPool* ApiRoutesTest::pool_ = nullptr;
-Api* ApiRoutesTest::api_ = nullptr;
 
 TEST_F(ApiRoutesTest, TimeseriesBucketsAddUpToTheSummary) {
   for (const std::string range : {"", "&from=2018-06-01&to=2024-04-01T12:00:00Z"}) {
@@ -136,7 +139,10 @@ TEST_F(ApiRoutesTest, TimeseriesBucketsAddUpToTheSummary) {
     AddFigures(expected, summary);
     ASSERT_GT(expected["messages"], 1000);
     for (const std::string bucket : {"day", "week", "month"}) {
-      json::object series = Json("/api/v1/timeseries?domain=example.com&bucket=" + bucket + range);
+      std::string target = "/api/v1/timeseries?domain=example.com&bucket=";
+      target += bucket;
+      target += range;
+      json::object series = Json(target);
       std::map<std::string, int64_t> sum;
       std::set<std::string> dates;
       for (const json::value& item : series.at("items").as_array()) {
@@ -459,7 +465,7 @@ TEST_F(ApiRoutesTest, MetricsAnswerPrometheusTextWhenSet) {
   EXPECT_EQ(metrics.content_type, "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_EQ(metrics.body, "dmarcd_up 1\n");
 
-  Api bare(*pool_, nullptr, nullptr);
+  Api bare(*shared->pool, nullptr, nullptr);
   std::promise<HttpResponse> promise;
   bare.Handle(HttpRequest{"GET", "/metrics", {}, "", ""},
               [&promise](HttpResponse response) { promise.set_value(std::move(response)); });
@@ -525,7 +531,7 @@ TEST_F(ApiRoutesTest, OpenApiDocumentListsExactlyTheRoutes) {
   HttpServer server(
       options,
       [](const HttpRequest& request, std::function<void(HttpResponse)> respond) {
-        api_->Handle(request, std::move(respond));
+        shared->api->Handle(request, std::move(respond));
       },
       Api::ErrorResponse);
   auto port = server.Start();
