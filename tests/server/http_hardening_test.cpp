@@ -200,7 +200,7 @@ TEST_F(HttpHardeningTest, CrossSiteFormsAndForeignOriginsAreRefused) {
   };
 
   // A form on another site, with and without a token.
-  for (const std::string& type :
+  for (const char* type :
        {"application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain"}) {
     const std::string refused = post(type, "Origin: https://evil.example\r\n");
     EXPECT_EQ(StatusOf(refused), 403) << refused;
@@ -265,7 +265,7 @@ TEST_F(HttpHardeningTest, NoCorsHeadersAndEveryPageHasCspAndNosniff) {
 TEST_F(HttpHardeningTest, BodyOverTheLimitIs413BeforeTheBodyIsSent) {
   const std::string token = serve_.AddToken("ci", "ingest");
   StartWith({{"DMARCD_HTTP_MAX_UPLOAD_BYTES", "4096"}});
-  for (const std::string& length : {"99999999999", "4097"}) {
+  for (const std::string length : {"99999999999", "4097"}) {
     RawClient client(serve_.Port());
     ASSERT_TRUE(client.Connected());
     // The header only: the answer must come without a byte of the body.
