@@ -472,7 +472,7 @@ class HttpServer::Impl {
 
  private:
   // TLS 1.2 and later only (RFC 8996 deprecates 1.0 and 1.1); OpenSSL's
-  // default cipher list and session handling otherwise.
+  // default ciphers otherwise.
   Result<void> LoadTls() {
     const HttpServerOptions& options = shared_->options;
     tls_.emplace(ssl::context::tls_server);

@@ -1,4 +1,4 @@
-// Test helpers for the HTTP front door: runs `dmarcd serve` (the real
+// Test support for the HTTP front door: runs `dmarcd serve` (the real
 // binary) in a temporary folder with settings passed as DMARCD_* variables,
 // and talks to it over raw sockets (so a test controls every byte, the
 // source address and the pace) or libcurl (for TLS).
