@@ -214,13 +214,13 @@ std::string_view AccessPolicy::Mode() const {
 }
 
 std::optional<HttpResponse> AccessPolicy::Check(const HttpRequest& request) const {
+  if (auto refused = CheckOrigin(request)) return refused;
+  if (trusted_proxy_auth_ || !Protected()) return std::nullopt;
+
   // The path as the Api routes it: percent-decoded, so "/%61pi/" cannot
   // pass for a dashboard page here and reach the API there.
   auto parsed = boost::urls::parse_origin_form(request.target);
   const std::string path = parsed ? std::string(parsed->path()) : std::string();
-
-  if (auto refused = CheckOrigin(request)) return refused;
-  if (trusted_proxy_auth_ || !Protected()) return std::nullopt;
   if (path == "/healthz") return std::nullopt;
   if (path == "/api/v1/reports" && request.method == "POST") return std::nullopt;
   return CheckRead(request, path);
