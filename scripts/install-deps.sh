@@ -9,7 +9,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libxml2-dev libxml2-utils zlib1g-dev libzip-dev libgmime-3.0-dev
   libsqlite3-dev sqlite3 libspdlog-dev libcli11-dev libtomlplusplus-dev
-  libexpected-dev libssl-dev libcurl4-openssl-dev
+  libexpected-dev libssl-dev libcurl4-openssl-dev prometheus-cpp-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy
   nodejs npm curl python3

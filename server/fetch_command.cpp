@@ -78,6 +78,7 @@ FetchExit RunFetch(const Config& config, const std::vector<ImapAccount>& configu
 
   storage::OpenOptions open_options;
   open_options.busy_timeout_ms = config.database.busy_timeout;
+  open_options.max_size_bytes = config.database.max_size;
   auto db = storage::Database::Open(config.database.path, open_options);
   if (!db) {
     err << "dmarcd fetch: " << config.database.path << ": " << db.error().ToString() << "\n";

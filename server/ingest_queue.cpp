@@ -5,6 +5,7 @@
 #include <string>
 
 #include "server/logging.hpp"
+#include "server/metrics.hpp"
 
 namespace dmarcd::server {
 namespace {
@@ -94,11 +95,12 @@ FailureSettings FailureSettingsOf(const Config& config) {
 }
 
 IngestQueue::IngestQueue(std::unique_ptr<storage::Database> db, const parser::Limits& limits,
-                         RetryPolicy retry, FailureSettings failure)
+                         RetryPolicy retry, FailureSettings failure, Metrics* metrics)
     : db_(std::move(db)),
       writer_(std::make_unique<storage::Writer>(*db_, limits)),
       retry_(retry),
       failure_(failure),
+      metrics_(metrics),
       thread_([this] { Run(); }) {}
 
 IngestQueue::~IngestQueue() { Stop(); }
@@ -107,7 +109,8 @@ void IngestQueue::Submit(parser::Envelope envelope, Callback done) {
   {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
-      items_.push_back(Item{std::move(envelope), std::move(done)});
+      items_.push_back(
+          Item{std::move(envelope), std::move(done), std::chrono::steady_clock::now()});
       wake_.notify_one();
       return;
     }
@@ -170,8 +173,21 @@ void IngestQueue::Run() {
                             e.what());
       outcome = MakeError(ErrorCode::kInternal, e.what());
     }
+    {
+      std::lock_guard lock(mutex_);
+      writer_fault_ = outcome ? std::nullopt : std::optional<Error>(outcome.error());
+    }
+    if (metrics_ != nullptr) {
+      metrics_->RecordEnvelope(item.envelope.origin, outcome,
+                               std::chrono::steady_clock::now() - item.submitted);
+    }
     item.done(std::move(outcome));
   }
+}
+
+std::optional<Error> IngestQueue::WriterFault() const {
+  std::lock_guard lock(mutex_);
+  return writer_fault_;
 }
 
 }  // namespace dmarcd::server

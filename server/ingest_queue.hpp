@@ -52,13 +52,16 @@ struct FailureSettings {
 // [privacy] and [retention] of a validated configuration.
 FailureSettings FailureSettingsOf(const Config& config);
 
+class Metrics;
+
 class IngestQueue {
  public:
   using Callback = std::function<void(Result<storage::EnvelopeOutcome>)>;
 
-  // Takes the read-write connection and starts the writer thread.
+  // Takes the read-write connection and starts the writer thread. Every
+  // outcome is counted in `metrics` when given (it must outlive the queue).
   IngestQueue(std::unique_ptr<storage::Database> db, const parser::Limits& limits,
-              RetryPolicy retry = {}, FailureSettings failure = {});
+              RetryPolicy retry = {}, FailureSettings failure = {}, Metrics* metrics = nullptr);
   // Stops (see Stop).
   ~IngestQueue();
   IngestQueue(const IngestQueue&) = delete;
@@ -72,10 +75,17 @@ class IngestQueue {
   // writer thread and closes the connection. Idempotent.
   void Stop();
 
+  // Why the last envelope could not be committed (a busy, full or failing
+  // database, after the retries), or nullopt when it was committed or none
+  // was tried yet. The writer is not stuck in that state: the next envelope
+  // is tried afresh, and its commit clears the fault. Thread-safe.
+  std::optional<Error> WriterFault() const;
+
  private:
   struct Item {
     parser::Envelope envelope;
     Callback done;
+    std::chrono::steady_clock::time_point submitted;
   };
 
   void Run();
@@ -85,7 +95,9 @@ class IngestQueue {
   std::unique_ptr<storage::Writer> writer_;
   RetryPolicy retry_;
   FailureSettings failure_;
-  std::mutex mutex_;
+  Metrics* metrics_;
+  mutable std::mutex mutex_;
+  std::optional<Error> writer_fault_;
   std::condition_variable wake_;
   std::deque<Item> items_;
   bool stopping_ = false;

@@ -15,6 +15,7 @@
 #include "server/imap_poller.hpp"
 #include "server/ingest_queue.hpp"
 #include "server/logging.hpp"
+#include "server/metrics.hpp"
 #include "server/reader_pool.hpp"
 #include "storage/tokens.hpp"
 
@@ -74,6 +75,7 @@ int RunServe(const Config& config, const ServeOptions& options) {
 
   storage::OpenOptions write_options;
   write_options.busy_timeout_ms = config.database.busy_timeout;
+  write_options.max_size_bytes = config.database.max_size;
   auto writer_db = storage::Database::Open(config.database.path, write_options);
   if (!writer_db) {
     log->critical("database={} error=\"{}\"", config.database.path, writer_db.error().ToString());
@@ -108,10 +110,16 @@ int RunServe(const Config& config, const ServeOptions& options) {
     return ExitFor(readers.error());
   }
 
-  IngestQueue queue(std::move(*writer_db), config.limits, RetryPolicy{}, FailureSettingsOf(config));
+  // Declared before everything it counts for, so that it outlives them.
+  Metrics metrics;
+  metrics.SetDatabasePath(config.database.path);
+  IngestQueue queue(std::move(*writer_db), config.limits, RetryPolicy{}, FailureSettingsOf(config),
+                    &metrics);
   ImapHealth imap_health;
+  metrics.SetImapHealth(&imap_health);
   ApiOptions api_options{config.http.max_upload_bytes};
   api_options.imap_health = &imap_health;
+  api_options.metrics_text = [&metrics] { return metrics.Render(); };
   Api api(**readers, &queue, tokens, api_options);
 
   HttpServerOptions http_options;
@@ -131,8 +139,15 @@ int RunServe(const Config& config, const ServeOptions& options) {
   };
   HttpServer server(
       http_options,
-      [&api](const HttpRequest& request, std::function<void(HttpResponse)> respond) {
-        api.Handle(request, std::move(respond));
+      [&api, &metrics](const HttpRequest& request, std::function<void(HttpResponse)> respond) {
+        // Every answer is counted by route and status, the upload's too,
+        // whose answer comes later from the writer thread.
+        auto counted = [&metrics, route = Api::RouteName(request.method, request.target),
+                        respond = std::move(respond)](HttpResponse response) {
+          metrics.RecordHttpRequest(route, response.status);
+          respond(std::move(response));
+        };
+        api.Handle(request, std::move(counted));
       },
       &Api::ErrorResponse);
 

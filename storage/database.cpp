@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <string>
 
 #include "storage/migrations.hpp"
@@ -75,6 +76,31 @@ Result<bool> ApplyMigration(Database& db, const Migration& migration) {
     return fail(committed.error());
   }
   return true;
+}
+
+// PRAGMA max_page_count holds for this connection only, which is the
+// writer's; SQLite keeps it at least at the current page count.
+Result<void> LimitSize(sqlite3* db, uint64_t max_bytes) {
+  auto page_size = Statement::Prepare(db, "PRAGMA page_size");
+  if (!page_size) {
+    return tl::unexpected(page_size.error());
+  }
+  auto row = page_size->Step();
+  if (!row) {
+    return tl::unexpected(row.error());
+  }
+  const int64_t bytes_per_page = *row ? page_size->Int(0) : 4096;
+  const uint64_t pages = std::max<uint64_t>(1, max_bytes / static_cast<uint64_t>(bytes_per_page));
+  const std::string pragma = "PRAGMA max_page_count = " + std::to_string(pages);
+  auto limit = Statement::Prepare(db, pragma.c_str());
+  if (!limit) {
+    return tl::unexpected(limit.error());
+  }
+  auto set = limit->Step();
+  if (!set) {
+    return tl::unexpected(set.error());
+  }
+  return {};
 }
 
 }  // namespace
@@ -172,6 +198,13 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
     }
     if (auto migrated = db->Migrate(); !migrated) {
       return tl::unexpected(migrated.error());
+    }
+  }
+  // After the migrations, so that a limit below the empty schema's size
+  // cannot stop a new database from being created.
+  if (!options.read_only && options.max_size_bytes > 0) {
+    if (auto limited = LimitSize(db->Handle(), options.max_size_bytes); !limited) {
+      return tl::unexpected(limited.error());
     }
   }
   return db;

@@ -27,6 +27,11 @@ struct OpenOptions {
   // How long a statement waits for another connection's lock before it
   // fails with kDatabaseBusy.
   int busy_timeout_ms = 5000;
+  // Read-write only: the largest size in bytes the file may grow to (PRAGMA
+  // max_page_count, rounded down to whole pages, never below the size it
+  // already has), 0 for no limit. A write past it fails with kDatabase
+  // (SQLITE_FULL) and its transaction is rolled back.
+  uint64_t max_size_bytes = 0;
 };
 
 class Database {
