@@ -261,7 +261,6 @@ IngestExit RunIngest(const Config& config, const IngestOptions& options, std::os
   storage::OpenOptions open_options;
   open_options.busy_timeout_ms = config.database.busy_timeout;
   open_options.max_size_bytes = config.database.max_size;
-  open_options.max_size_bytes = config.database.max_size;
   auto db = storage::Database::Open(config.database.path, open_options);
   if (!db) {
     err << "dmarcd ingest: " << config.database.path << ": " << db.error().ToString() << "\n";
