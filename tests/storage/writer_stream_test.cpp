@@ -1,0 +1,243 @@
+// The Writer's paths for speed (issue #7): group commit (BeginBatch,
+// CommitBatch) and inputs read as a stream (IngestSource), which must store
+// exactly what Ingest stores.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "storage/tokens.hpp"
+#include "storage/writer.hpp"
+#include "temp_database.hpp"
+
+namespace dmarcd::storage {
+namespace {
+
+using testing::QueryInt;
+using testing::QueryText;
+using testing::TempFolder;
+
+std::string ReadData(const std::string& name) {
+  const std::filesystem::path path = std::filesystem::path(DMARCD_TEST_DATA_DIR) / "storage" / name;
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in) << path;
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+std::string Gunzip(const std::string& gzip) {
+  z_stream stream{};
+  inflateInit2(&stream, 15 + 16);
+  std::string out;
+  std::string buffer(65536, '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gzip.data()));
+  stream.avail_in = static_cast<uInt>(gzip.size());
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    stream.next_out = reinterpret_cast<Bytef*>(buffer.data());
+    stream.avail_out = static_cast<uInt>(buffer.size());
+    rc = inflate(&stream, Z_NO_FLUSH);
+    out.append(buffer.data(), buffer.size() - stream.avail_out);
+  }
+  inflateEnd(&stream);
+  EXPECT_EQ(rc, Z_STREAM_END);
+  return out;
+}
+
+// Bytes in memory served in small, odd-sized chunks, as a file would be;
+// it can be told to fail on a given pass.
+class StringSource final : public parser::EnvelopeSource {
+ public:
+  StringSource(std::string bytes, std::string origin)
+      : bytes_(std::move(bytes)), origin_(std::move(origin)) {}
+
+  const std::string& Origin() const override { return origin_; }
+  uint64_t Size() const override { return bytes_.size(); }
+  Result<void> Rewind() override {
+    ++passes_;
+    at_ = 0;
+    return {};
+  }
+  Result<size_t> Read(std::span<char> buffer) override {
+    if (passes_ == fail_on_pass_) return MakeError(ErrorCode::kIo, "the disk went away");
+    const size_t n = std::min({buffer.size(), bytes_.size() - at_, size_t{1000}});
+    std::copy_n(bytes_.data() + at_, n, buffer.data());
+    at_ += n;
+    return n;
+  }
+
+  int passes_ = 0;
+  int fail_on_pass_ = -1;
+
+ private:
+  std::string bytes_;
+  std::string origin_;
+  size_t at_ = 0;
+};
+
+class WriterStreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = Database::Open(path_);
+    ASSERT_TRUE(opened) << opened.error().ToString();
+    db_ = std::move(*opened);
+    writer_ = std::make_unique<Writer>(*db_, parser::Limits{});
+  }
+
+  int64_t Count(const std::string& table) {
+    return QueryInt(*db_, "SELECT COUNT(*) FROM " + table);
+  }
+
+  std::string RawBytes(int64_t id) {
+    return QueryText(*db_, "SELECT bytes FROM raw_inputs WHERE id = " + std::to_string(id));
+  }
+
+  TempFolder folder_;
+  std::string path_ = folder_.File("dmarcd.db");
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<Writer> writer_;
+};
+
+TEST_F(WriterStreamTest, StreamedGzipIsStoredAndArchivedAsReceived) {
+  const std::string gzip = ReadData("google_20-records_parsedmarc.xml.gz");
+  StringSource source(gzip, "file:google.xml.gz");
+
+  auto outcome = writer_->IngestSource(source);
+  ASSERT_TRUE(outcome) << outcome.error().ToString();
+  ASSERT_EQ(outcome->parts.size(), 1U);
+  EXPECT_EQ(outcome->parts[0].status, PartStatus::kStored);
+  EXPECT_EQ(outcome->Records(), 20U);
+  EXPECT_EQ(outcome->parts[0].messages, 3047U);
+  EXPECT_EQ(Count("records"), 20);
+
+  EXPECT_EQ(QueryText(*db_, "SELECT compression FROM raw_inputs"), "none");
+  EXPECT_EQ(QueryText(*db_, "SELECT sha256 FROM raw_inputs"),
+            "fecbc1aace22250948a9df8a47b90a8f45aaa84d091d7006a5fc2d3915033dab");
+  EXPECT_EQ(RawBytes(outcome->raw_pk), gzip);
+}
+
+TEST_F(WriterStreamTest, StreamedXmlIsArchivedCompressedAndStoredLikeIngest) {
+  const std::string xml = ReadData("accurateplastics_large-2286-records_parsedmarc.xml");
+  StringSource source(xml, "file:large.xml");
+
+  auto outcome = writer_->IngestSource(source);
+  ASSERT_TRUE(outcome) << outcome.error().ToString();
+  EXPECT_EQ(outcome->Records(), 2286U);
+  EXPECT_EQ(outcome->parts[0].messages, 2286U);
+  EXPECT_EQ(QueryText(*db_, "SELECT compression FROM raw_inputs"), "gzip");
+  EXPECT_EQ(QueryInt(*db_, "SELECT size FROM raw_inputs"), static_cast<int64_t>(xml.size()));
+  EXPECT_EQ(QueryText(*db_, "SELECT sha256 FROM raw_inputs"), Sha256Hex(xml));
+  EXPECT_EQ(Gunzip(RawBytes(outcome->raw_pk)), xml);
+
+  // The same bytes through Ingest are the same envelope and the same report.
+  auto again = writer_->Ingest(parser::Envelope{xml, "file:large-again.xml"});
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_EQ(again->raw_pk, outcome->raw_pk);
+  EXPECT_EQ(again->Overall(), PartStatus::kDuplicate);
+  EXPECT_EQ(Count("raw_inputs"), 1);
+  EXPECT_EQ(Count("records"), 2286);
+}
+
+TEST_F(WriterStreamTest, StreamedInputSeenBeforeIsADuplicate) {
+  const std::string gzip = ReadData("google_20-records_parsedmarc.xml.gz");
+  StringSource first(gzip, "file:a.xml.gz");
+  StringSource second(gzip, "file:b.xml.gz");
+  ASSERT_TRUE(writer_->IngestSource(first));
+
+  auto outcome = writer_->IngestSource(second);
+  ASSERT_TRUE(outcome) << outcome.error().ToString();
+  EXPECT_EQ(outcome->Overall(), PartStatus::kDuplicate);
+  EXPECT_EQ(Count("raw_inputs"), 1);
+  EXPECT_EQ(Count("reports"), 1);
+}
+
+TEST_F(WriterStreamTest, StreamedMalformedReportIsRejectedWithItsBytes) {
+  const std::string xml = ReadData("synthetic_unclosed-element-malformed_kimon.xml");
+  StringSource source(xml, "file:bad.xml");
+
+  auto outcome = writer_->IngestSource(source);
+  ASSERT_TRUE(outcome) << outcome.error().ToString();
+  ASSERT_EQ(outcome->parts.size(), 1U);
+  EXPECT_EQ(outcome->parts[0].status, PartStatus::kRejected);
+  ASSERT_TRUE(outcome->parts[0].error);
+  EXPECT_EQ(outcome->parts[0].error->code, ErrorCode::kMalformedXml);
+  EXPECT_EQ(Count("reports"), 0);
+
+  // The rejected row keeps the archived copy (the gzip of the input), which
+  // reparsing reads like the input itself.
+  const std::string kept = QueryText(*db_, "SELECT bytes FROM rejected");
+  EXPECT_EQ(Gunzip(kept), xml);
+  EXPECT_EQ(QueryText(*db_, "SELECT sha256 FROM rejected"), Sha256Hex(kept));
+  EXPECT_EQ(QueryInt(*db_, "SELECT raw_input_id FROM rejected"), outcome->raw_pk);
+  EXPECT_EQ(QueryText(*db_, "SELECT code FROM rejected"), "malformed_xml");
+}
+
+TEST_F(WriterStreamTest, ReadErrorWhileParsingStoresNothing) {
+  StringSource source(ReadData("google_20-records_parsedmarc.xml.gz"), "file:gone.xml.gz");
+  source.fail_on_pass_ = 3;  // hash, archive copy, then the parser's pass
+
+  auto outcome = writer_->IngestSource(source);
+  ASSERT_FALSE(outcome);
+  EXPECT_EQ(outcome.error().code, ErrorCode::kIo);
+  EXPECT_EQ(Count("raw_inputs"), 0);
+  EXPECT_EQ(Count("reports"), 0);
+  EXPECT_EQ(Count("rejected"), 0);
+}
+
+TEST_F(WriterStreamTest, BatchStoresEveryEnvelopeAtTheCommit) {
+  ASSERT_TRUE(writer_->BeginBatch());
+  auto good = writer_->Ingest({ReadData("google_20-records_parsedmarc.xml.gz"), "file:g"});
+  auto bad = writer_->Ingest({ReadData("synthetic_not-a-report_kimon.xml"), "file:n"});
+  auto other =
+      writer_->Ingest({ReadData("fastmail_four-records-multi-dkim_stalwart.xml"), "file:f"});
+  ASSERT_TRUE(good && bad && other);
+  EXPECT_EQ(good->Overall(), PartStatus::kStored);
+  EXPECT_EQ(bad->Overall(), PartStatus::kRejected);
+  EXPECT_EQ(other->Overall(), PartStatus::kStored);
+
+  // Another connection sees nothing before the commit.
+  auto reader = Database::Open(path_);
+  ASSERT_TRUE(reader);
+  EXPECT_EQ(QueryInt(**reader, "SELECT COUNT(*) FROM reports"), 0);
+
+  ASSERT_TRUE(writer_->CommitBatch());
+  EXPECT_EQ(QueryInt(**reader, "SELECT COUNT(*) FROM reports"), 2);
+  EXPECT_EQ(QueryInt(**reader, "SELECT COUNT(*) FROM records"), 24);
+  EXPECT_EQ(QueryInt(**reader, "SELECT COUNT(*) FROM rejected"), 1);
+  EXPECT_EQ(QueryInt(**reader, "SELECT COUNT(*) FROM raw_inputs"), 3);
+}
+
+TEST_F(WriterStreamTest, AbandonedBatchStoresNothingAndTheWriterGoesOn) {
+  ASSERT_TRUE(writer_->BeginBatch());
+  ASSERT_TRUE(writer_->Ingest({ReadData("google_20-records_parsedmarc.xml.gz"), "file:g"}));
+  EXPECT_FALSE(writer_->BeginBatch());
+  writer_->AbandonBatch();
+  EXPECT_EQ(Count("reports"), 0);
+  EXPECT_EQ(Count("raw_inputs"), 0);
+
+  // Outside a batch each envelope commits alone again.
+  auto outcome = writer_->Ingest({ReadData("google_20-records_parsedmarc.xml.gz"), "file:g"});
+  ASSERT_TRUE(outcome);
+  EXPECT_EQ(outcome->Overall(), PartStatus::kStored);
+  EXPECT_FALSE(writer_->CommitBatch());
+  EXPECT_EQ(Count("reports"), 1);
+}
+
+TEST_F(WriterStreamTest, StreamedInputJoinsABatch) {
+  ASSERT_TRUE(writer_->BeginBatch());
+  StringSource source(ReadData("google_20-records_parsedmarc.xml.gz"), "file:g");
+  auto streamed = writer_->IngestSource(source);
+  auto held =
+      writer_->Ingest({ReadData("fastmail_four-records-multi-dkim_stalwart.xml"), "file:f"});
+  ASSERT_TRUE(streamed && held);
+  ASSERT_TRUE(writer_->CommitBatch());
+  EXPECT_EQ(Count("records"), 24);
+}
+
+}  // namespace
+}  // namespace dmarcd::storage
