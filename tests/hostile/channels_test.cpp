@@ -20,6 +20,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -488,6 +489,23 @@ class HostileChannelsTest : public ::testing::Test {
   std::string token_;
 };
 
+// The 10 GiB gzip bomb of make_gzip_bomb_10g.py (about 10 MB). Making it
+// costs half a minute of CPU, so it is made once per build folder and kept;
+// a temporary name and a rename keep two test processes from reading half
+// a file.
+fs::path GzipBomb10g() {
+  const fs::path bomb = fs::path(DMARCD_TEST_WORK_DIR) / "bomb10g.gz";
+  if (fs::exists(bomb)) return bomb;
+  const fs::path partial = bomb.string() + "." + std::to_string(getpid());
+  const std::string command = "python3 " + (kData / "hostile/make_gzip_bomb_10g.py").string() +
+                              " " + partial.string() + " 10";
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  std::error_code ec;
+  fs::rename(partial, bomb, ec);
+  EXPECT_FALSE(ec) << ec.message();
+  return bomb;
+}
+
 // `dmarcd ingest -v HOSTILE CONTROL` for each file: the hostile file's
 // line, then the control's.
 TEST_F(HostileChannelsTest, IngestFileAndStdin) {
@@ -551,6 +569,73 @@ TEST_F(HostileChannelsTest, IngestFileAndStdin) {
     }
     EXPECT_EQ(Text("PRAGMA integrity_check"), "ok");
   }
+}
+
+// Each file POSTed to a running `dmarcd serve` with its Content-Type, then
+// /healthz, then a control report; last the 10 GiB bomb.
+TEST_F(HostileChannelsTest, HttpUpload) {
+  const CommandRun token =
+      Dmarcd({"token", "add", "hostile", "--scope", "ingest", "--db", db_.string()});
+  ASSERT_EQ(token.status, 0) << token.err;
+  token_ = token.out.substr(0, token.out.find('\n'));
+  StartServer();
+
+  std::set<std::string> seen;
+  int upload = 0;
+  std::vector<std::pair<std::string, std::string>> inputs;
+  for (const std::string& file : HostileFiles()) {
+    inputs.emplace_back(file, ReadFile(kHostile / file));
+  }
+  for (const auto& [file, bytes] : inputs) {
+    SCOPED_TRACE(file);
+    const int64_t rows_before = ReportRows();
+    const int64_t rejected_before = Count("SELECT coalesce(max(id), 0) FROM rejected");
+
+    const auto [status, body] = Http("POST", "/api/v1/reports", bytes, ContentType(file));
+    ++upload;
+    ASSERT_TRUE(status == 201 || status == 200 || status == 422) << status << " " << body;
+    const Outcome hostile = FromUpload(body);
+    Check(file, hostile, seen);
+    EXPECT_EQ(status, hostile.status == "stored" ? 201 : hostile.status == "duplicate" ? 200 : 422);
+
+    EXPECT_EQ(Http("GET", "/healthz").first, 200);
+    const std::string control_id = "upload-" + file;
+    const auto [control_status, control_body] =
+        Http("POST", "/api/v1/reports", Control(control_id), "application/xml");
+    ++upload;
+    EXPECT_EQ(control_status, 201) << control_body;
+    const Outcome after = FromUpload(control_body);
+    EXPECT_EQ(after.report_id, control_id);
+    EXPECT_EQ(after.records, 2);
+
+    if (hostile.status == "rejected") {
+      EXPECT_EQ(ReportRows(), rows_before + 1 + 2) << "only the control's report and records";
+      EXPECT_EQ(NewRejections(rejected_before), std::set<std::string>{hostile.code});
+      EXPECT_TRUE(LogNamesReason(ReadFile(server_log_),
+                                 "http:upload/" + std::to_string(upload - 1) + " ", hostile.code))
+          << ReadFile(server_log_);
+    }
+  }
+
+  // The 10 GiB bomb: refused as too large (413), or rejected at the
+  // compression-ratio cap, or earlier as not XML (zero bytes).
+  const std::string bomb = ReadFile(GzipBomb10g());
+  ASSERT_GT(bomb.size(), 9u << 20);
+  const int64_t rows_before = ReportRows();
+  const auto start = std::chrono::steady_clock::now();
+  const auto [status, body] = Http("POST", "/api/v1/reports", bomb, "application/gzip");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  if (status != 413) {
+    EXPECT_EQ(status, 422) << body;
+    const Outcome outcome = FromUpload(body);
+    EXPECT_TRUE(outcome.code == "ratio_exceeded" || outcome.code == "not_xml") << outcome.code;
+  }
+  EXPECT_EQ(ReportRows(), rows_before);
+  EXPECT_EQ(Http("GET", "/healthz").first, 200);
+  const auto [control_status, control_body] =
+      Http("POST", "/api/v1/reports", Control("upload-after-bomb"), "application/xml");
+  EXPECT_EQ(control_status, 201) << control_body;
+  EXPECT_EQ(Text("PRAGMA integrity_check"), "ok");
 }
 
 }  // namespace
