@@ -266,13 +266,17 @@ std::string TooManyParts(const Limits& limits) {
 // The multiparts open at a point of the email, outermost first, by their
 // boundaries. RFC 2046 section 5.1.1 nests them: a delimiter of an outer
 // boundary ends every multipart inside it, and the first delimiter of a
-// boundary not yet open opens a multipart inside the innermost one.
+// boundary not yet open opens a multipart inside the innermost one. A part
+// whose own header declared the boundary opens one even when an outer
+// multipart uses the same boundary: GMime matches the innermost first.
 class BoundaryStack {
  public:
   // Returns the depth after the delimiter line.
-  int Delimiter(std::string_view boundary, bool close) {
+  int Delimiter(std::string_view boundary, bool close, bool declared_by_last_header) {
     auto at = std::find(open_.rbegin(), open_.rend(), boundary);
-    if (at != open_.rend()) {
+    if (declared_by_last_header && !close) {
+      open_.push_back(boundary);
+    } else if (at != open_.rend()) {
       open_.erase(at.base() - (close ? 1 : 0), open_.end());
     } else if (!close) {
       open_.push_back(boundary);
@@ -302,6 +306,7 @@ Result<MimeShape> ScanMimeShape(std::string_view email, const Limits& limits) {
   // from the start of the email, of each part and of each attached email
   // to the first empty line.
   BoundaryStack stack;
+  std::string_view declared;  // by the last header block, until a delimiter
   bool in_header = true;
   bool message_follows = false;
   uint64_t header_bytes = 0;
@@ -320,6 +325,9 @@ Result<MimeShape> ScanMimeShape(std::string_view email, const Limits& limits) {
         message_follows = false;
         header_bytes = 0;
         continue;
+      }
+      if (std::string_view boundary = BoundaryParameter(line.text); !boundary.empty()) {
+        declared = boundary;
       }
       if (DeclaresAttachedMessage(line.text)) {
         message_follows = true;
@@ -340,7 +348,8 @@ Result<MimeShape> ScanMimeShape(std::string_view email, const Limits& limits) {
       rest.remove_suffix(2);
       close = true;
     }
-    shape.depth = std::max(shape.depth, stack.Delimiter(rest, close));
+    shape.depth = std::max(shape.depth, stack.Delimiter(rest, close, rest == declared));
+    declared = {};
     if (shape.depth > limits.max_mime_depth) {
       return MakeError(ErrorCode::kTooDeep, "email has multiparts nested deeper than " +
                                                 std::to_string(limits.max_mime_depth) + " levels");

@@ -50,8 +50,12 @@ struct MimeContents {
 // `padded`, when given, says whether padding had to be restored.
 std::string DecodeBase64Lenient(std::string encoded, bool* padded = nullptr);
 
-// What the raw lines of an email say about its MIME structure, found in one
-// pass without building anything: an upper bound on what GMime will build.
+// What the raw lines of an email say about its MIME structure, found
+// without building anything. Every part GMime builds below the top needs a
+// delimiter line or a message/* header, so `parts` bounds GMime's tree and
+// its recursion; `depth` follows the boundaries' nesting (the parts of a
+// multipart/digest, attached emails without a header of their own, are
+// counted as parts only).
 struct MimeShape {
   // Delimiter lines of declared boundaries (RFC 2046 section 5.1.1) plus
   // the parts declared as attached messages, plus the email itself.
