@@ -638,5 +638,114 @@ TEST_F(HostileChannelsTest, HttpUpload) {
   EXPECT_EQ(Text("PRAGMA integrity_check"), "ok");
 }
 
+// All files in one mailbox of a private Dovecot, each followed by a control
+// report: the .eml files APPENDed whole, the others as the attachment of an
+// email shaped like control_valid_aggregate.eml, and last the 10 GiB bomb as
+// an attachment. Two runs of `dmarcd fetch --once`: the first files every
+// message by its outcome, the second finds nothing, so each message was
+// fetched once.
+TEST_F(HostileChannelsTest, Imap) {
+  test::TestDovecot dovecot;
+  ASSERT_TRUE(dovecot.IsRunning()) << dovecot.Failure();
+  const std::string user = "hostile";
+
+  // UID n + 1 is the control of the hostile message with UID n.
+  std::vector<std::string> files = HostileFiles();
+  files.emplace_back("bomb10g.gz");
+  int number = 0;
+  for (const std::string& file : files) {
+    SCOPED_TRACE(file);
+    const std::string bytes =
+        file == "bomb10g.gz" ? ReadFile(GzipBomb10g()) : ReadFile(kHostile / file);
+    Append(dovecot, user, EndsWith(file, ".eml") ? bytes : AsAttachment(file, bytes, ++number));
+    Append(dovecot, user, AsAttachment("control.xml", Control("imap-" + file), ++number));
+  }
+
+  const fs::path config = dir_ / "dmarcd.toml";
+  WriteFile(config, "[database]\npath = \"" + db_.string() +
+                        "\"\n\n[[imap]]\nname = \"hostile\"\nhost = \"127.0.0.1\"\nport = " +
+                        std::to_string(dovecot.ImapPort()) + "\ntls = \"none\"\nuser = \"" + user +
+                        "\"\npassword = \"secret\"\ninterval = \"1h\"\ntimeout = \"30s\"\n");
+  const CommandRun first =
+      Dmarcd({"fetch", "--once", "--log-level", "info", "--config", config.string()});
+  EXPECT_EQ(first.status, 1) << first.out << first.err;  // some input was rejected
+  const CommandRun second =
+      Dmarcd({"fetch", "--once", "--log-level", "info", "--config", config.string()});
+  EXPECT_EQ(second.status, 0) << second.out << second.err;
+  EXPECT_NE(second.out.find(" seen=0 "), std::string::npos) << second.out;
+  const std::string log = first.err + second.err;
+
+  const std::string origin_prefix =
+      "imap:hostile/INBOX;UIDVALIDITY=" + Text("SELECT uidvalidity FROM imap_state") + "/;UID=";
+  std::set<std::string> seen;
+  size_t rejected = 0;
+  size_t aggregate = 0;
+  size_t failure = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const std::string& file = files[i];
+    SCOPED_TRACE(file);
+    const std::string origin = origin_prefix + std::to_string(2 * i + 1);
+    const std::string control_origin = origin_prefix + std::to_string(2 * i + 2);
+
+    // Fetched and stored once over the two runs.
+    size_t lines = 0;
+    std::string line;
+    for (std::istringstream in(log); std::getline(in, line);) {
+      if (line.find("origin=" + origin + " outcome=") != std::string::npos) ++lines;
+    }
+    ASSERT_EQ(lines, 1u) << log;
+
+    Outcome hostile;
+    for (std::istringstream in(log); std::getline(in, line);) {
+      if (line.find("origin=" + origin + " outcome=") == std::string::npos) continue;
+      hostile.status = Field(line, "outcome");
+    }
+    hostile.code = Text("SELECT code FROM rejected WHERE origin = " + Quoted(origin));
+    if (hostile.code == "(no row)") hostile.code.clear();
+    hostile.report_id = Text("SELECT report_id FROM reports WHERE origin = " + Quoted(origin));
+    hostile.records = Count("SELECT records FROM reports WHERE origin = " + Quoted(origin));
+    hostile.failure = Count(
+                          "SELECT count(*) FROM failure_reports f JOIN raw_inputs r ON "
+                          "f.raw_input_id = r.id WHERE r.origin = " +
+                          Quoted(origin)) == 1;
+    if (file == "bomb10g.gz") {
+      EXPECT_EQ(hostile.status, "rejected");
+      EXPECT_TRUE(hostile.code == "ratio_exceeded" || hostile.code == "not_xml") << hostile.code;
+    } else if (hostile.status == "duplicate") {
+      EXPECT_TRUE(Expectations().at(file).code.empty()) << "a duplicate of a rejected input";
+      EXPECT_EQ(hostile.report_id, "(no row)");
+    } else {
+      Check(file, hostile, seen);
+    }
+    if (hostile.status == "rejected") {
+      ++rejected;
+      EXPECT_EQ(Count("SELECT count(*) FROM reports WHERE origin = " + Quoted(origin)), 0);
+      EXPECT_FALSE(hostile.failure);
+      EXPECT_TRUE(LogNamesReason(log, origin, hostile.code)) << log;
+    } else {
+      ++(hostile.failure ? failure : aggregate);
+    }
+
+    EXPECT_EQ(Text("SELECT report_id FROM reports WHERE origin = " + Quoted(control_origin)),
+              "imap-" + file);
+    EXPECT_EQ(Count("SELECT records FROM reports WHERE origin = " + Quoted(control_origin)), 2);
+  }
+
+  // Every rejection the table expects (and the bomb), the forensic control,
+  // the rest aggregate reports stored or already there.
+  size_t want_rejected = 1;
+  for (const auto& [file, want] : Expectations()) want_rejected += want.code.empty() ? 0 : 1;
+  EXPECT_EQ(rejected, want_rejected);
+  EXPECT_EQ(failure, 1u);
+  EXPECT_EQ(aggregate, files.size() - want_rejected - failure);
+
+  // Each message filed by its outcome, none left behind.
+  EXPECT_TRUE(dovecot.Messages(user, "INBOX").empty());
+  EXPECT_EQ(dovecot.Messages(user, "Archive/Invalid").size(), rejected);
+  EXPECT_EQ(dovecot.Messages(user, "Archive/Failure").size(), failure);
+  EXPECT_EQ(dovecot.Messages(user, "Archive/Aggregate").size(), aggregate + files.size());
+  EXPECT_EQ(Text("PRAGMA integrity_check"), "ok");
+}
+
 }  // namespace
 }  // namespace dmarcd
