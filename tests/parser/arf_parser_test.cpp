@@ -242,6 +242,25 @@ class FailureHandler : public CollectingHandler {
   std::vector<FailureReport> reports;
 };
 
+// Found by fuzz_arf: a returned message in which GMime finds no header was
+// dropped when the report was written again, and the written report no
+// longer read as a failure report.
+TEST(ArfParserTest, Issue6ReturnedMessageWithoutHeadersIsWrittenBack) {
+  auto original = ParseFailureReport(
+      ReadFile(DataDir() / "parser" / "fuzz" / "arf_returned_message_without_headers.eml"));
+  ASSERT_TRUE(original) << original.error().ToString();
+  EXPECT_EQ(original->format, FailureFormat::kNonStandard);
+  EXPECT_EQ(original->returned_part_type, "message/rfc822");
+  EXPECT_EQ(original->headers, "REDACTED\n");
+
+  auto again = ParseFailureReport(WriteFailureReport(*original, original->envelope_headers));
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_EQ(again->format, FailureFormat::kNonStandard);
+  EXPECT_EQ(again->returned_part_type, "message/rfc822");
+  EXPECT_EQ(again->headers, "REDACTED\n");
+  EXPECT_EQ(again->subject, original->subject);
+}
+
 TEST(ArfPipelineTest, RoutesEveryCorpusFile) {
   int failures = 0;
   int rejected = 0;
