@@ -15,7 +15,9 @@
 #   gz     1,000 reports x 50 records, one .xml.gz file each
 #   eml    the same reports as emails with a gzip attachment
 #   big    one report of 150,000 records (about 85 MB of XML), as .xml.gz
-#   small  one 50-record .xml.gz into a fresh database: process start to exit
+#   small  one 50-record .xml.gz, process start to exit, into a database
+#          that holds another report already, and into a new one (which
+#          includes creating the schema)
 # Everything lives in a temporary folder, removed on exit. Needs python3,
 # xmllint (Debian libxml2-utils) and GNU time (/usr/bin/time).
 set -euo pipefail
@@ -45,10 +47,13 @@ echo "ingest_bench: generating data sets in $dir" >&2
 python3 "$gen" --reports 1000 --records 50 --format gz --out "$dir/gz" 2>/dev/null
 python3 "$gen" --reports 1000 --records 50 --format xml --out "$dir/xml" 2>/dev/null
 python3 "$gen" --reports 1000 --records 50 --format eml --out "$dir/eml" 2>/dev/null
-python3 "$gen" --reports 1 --records 150000 --format xml --out - >"$dir/big.xml" 2>/dev/null
+python3 "$gen" --reports 1 --records 150000 --format xml --style gmailish --out - \
+  >"$dir/big.xml" 2>/dev/null
 gzip -6 -c "$dir/big.xml" >"$dir/big.xml.gz"
-mkdir -p "$dir/small"
-cp "$(ls "$dir"/gz/*.xml.gz | head -n 1)" "$dir/small/"
+mkdir -p "$dir/small" "$dir/first"
+cp "$(ls "$dir"/gz/*.xml.gz | sed -n 1p)" "$dir/small/"
+cp "$(ls "$dir"/gz/*.xml.gz | sed -n 2p)" "$dir/first/"
+"$dmarcd" ingest --db "$dir/template.db" "$dir/first" >/dev/null
 
 # One timed command: wall seconds (bash's clock, microseconds) and peak RSS
 # in KiB (GNU time), printed as "SECONDS KIB".
@@ -84,7 +89,10 @@ for ((run = 1; run <= runs; ++run)); do
   samples[eml]+="$(ingest "$dir/eml");"
   samples[big]+="$(ingest "$dir/big.xml.gz");"
   samples[xmllint_big]+="$(timed xmllint --stream --noout "$dir/big.xml");"
-  samples[small]+="$(ingest "$dir/small");"
+  samples[small_new]+="$(ingest "$dir/small");"
+  rm -f "$dir"/bench.db*
+  cp "$dir/template.db" "$dir/bench.db"
+  samples[small]+="$(timed "$dmarcd" ingest --db "$dir/bench.db" "$dir/small");"
 done
 
 if ((huge)); then
@@ -114,6 +122,7 @@ raw = {
     "gz": "${samples[gz]}", "xmllint_gz": "${samples[xmllint_gz]}",
     "eml": "${samples[eml]}", "big": "${samples[big]}",
     "xmllint_big": "${samples[xmllint_big]}", "small": "${samples[small]}",
+    "small_new": "${samples[small_new]}",
     "huge": "${samples[huge]:-}",
 }
 def parse(text):
@@ -138,7 +147,8 @@ lint_gz = line("xmllint --stream, same XML", "xmllint_gz", 50000, gz_bytes)
 eml = line("ingest 1000 x 50 .eml (gzip)", "eml", 50000, gz_bytes)
 big = line("ingest 150,000 records .xml.gz", "big", 150000, big_bytes)
 lint_big = line("xmllint --stream, same XML", "xmllint_big", 150000, big_bytes)
-line("ingest one small file (fresh db)", "small")
+line("ingest one small file", "small")
+line("ingest one small file, new db", "small_new")
 line("ingest ~1 GB report .xml.gz", "huge", huge_records, huge_bytes)
 print(f"ratio to xmllint: .xml.gz {gz / lint_gz:.2f}x  .eml {eml / lint_gz:.2f}x  "
       f"150k report {big / lint_big:.2f}x")

@@ -182,13 +182,14 @@ void StorageInsert(benchmark::State& state) {
   }
 
   size_t next = 0;
+  int refills = 0;
   for (auto _ : state) {
     if (next == envelopes.size()) {
       state.PauseTiming();
       envelopes.clear();
+      ++refills;
       for (int i = 0; i < kDistinct; ++i) {
-        const std::string id =
-            "bench-" + std::to_string(state.iterations()) + "-" + std::to_string(i);
+        const std::string id = "bench-" + std::to_string(refills) + "-" + std::to_string(i);
         envelopes.push_back(
             {dmarcd::bench::Gzip(dmarcd::bench::MakeReport(records, id)), "bench:" + id});
       }
