@@ -566,8 +566,9 @@ std::string WriteFailureReport(const FailureReport& report,
   }
   g_mime_message_set_mime_part(message.get(), GMIME_OBJECT(top.get()));
 
-  std::unique_ptr<char, GFree> text(g_mime_object_to_string(GMIME_OBJECT(message.get()), nullptr));
-  return text ? std::string(text.get()) : std::string();
+  // Through a stream, not g_mime_object_to_string: a C string would end at
+  // the first NUL byte a reporter left in a field (found by fuzz_arf).
+  return ObjectBytes(GMIME_OBJECT(message.get()));
 }
 
 }  // namespace dmarcd::parser

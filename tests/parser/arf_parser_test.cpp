@@ -261,6 +261,22 @@ TEST(ArfParserTest, Issue6ReturnedMessageWithoutHeadersIsWrittenBack) {
   EXPECT_EQ(again->subject, original->subject);
 }
 
+// Found by fuzz_arf: the written report ended at the first NUL byte of a
+// field, so it no longer read as a failure report.
+TEST(ArfParserTest, Issue6NulByteInAFieldDoesNotCutTheWrittenReport) {
+  auto original =
+      ParseFailureReport(ReadFile(DataDir() / "parser" / "fuzz" / "arf_nul_byte_in_field.eml"));
+  ASSERT_TRUE(original) << original.error().ToString();
+  ASSERT_EQ(original->format, FailureFormat::kNonStandard);
+
+  const std::string written = WriteFailureReport(*original, original->envelope_headers);
+  EXPECT_NE(written.find('\0'), std::string::npos);
+  auto again = ParseFailureReport(written);
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_EQ(again->format, FailureFormat::kNonStandard);
+  EXPECT_EQ(again->headers, original->headers);
+}
+
 TEST(ArfPipelineTest, RoutesEveryCorpusFile) {
   int failures = 0;
   int rejected = 0;
