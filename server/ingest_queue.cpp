@@ -72,9 +72,9 @@ Result<storage::EnvelopeOutcome> IngestWithRetry(storage::Writer& writer,
       return outcome;
     }
 
-    // Writer::Ingest only fails for faults of the environment; anything
-    // else would be a bug in it, and retrying would not help.
-    if (!IsTransient(outcome.error().code) || attempt >= retry.attempts) {
+    // Writer::Ingest only fails for faults of the environment, and of those
+    // only a lock held by another writer ends by itself within the retries.
+    if (outcome.error().code != ErrorCode::kDatabaseBusy || attempt >= retry.attempts) {
       log->error("envelope={} origin={} outcome=deferred attempts={} error=\"{}\" ms={}",
                  envelope_no, envelope.origin, attempt, outcome.error().ToString(), ms);
       return outcome;

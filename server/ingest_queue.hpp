@@ -26,8 +26,10 @@
 
 namespace dmarcd::server {
 
-// How often and how patiently a transient failure (IsTransient: a busy or
-// failing database) is tried again before it is reported.
+// How often and how patiently a busy database (kDatabaseBusy: another
+// process holds the write lock) is tried again before it is reported. Other
+// transient faults (a full disk, an I/O error) are reported at once: they
+// do not clear within a second, and the channel defers the envelope.
 struct RetryPolicy {
   int attempts = 4;
   std::chrono::milliseconds first_delay{100};  // doubled after each attempt

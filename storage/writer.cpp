@@ -101,7 +101,12 @@ Result<void> Writer::Impl::CommitBatch() {
     if (sqlite3_get_autocommit(db_.Handle()) == 0) {
       db_.Exec("ROLLBACK");
     }
-    return tl::unexpected(*batch_lost_);
+    // The loss ends with the batch: an envelope stored on its own next
+    // (the caller's retry) starts afresh, or the writer would stay stuck
+    // on a fault long gone (space freed, the lock released).
+    Error lost = std::move(*batch_lost_);
+    batch_lost_.reset();
+    return tl::unexpected(std::move(lost));
   }
   if (auto committed = db_.Exec("COMMIT"); !committed) {
     db_.Exec("ROLLBACK");
@@ -115,6 +120,7 @@ void Writer::Impl::AbandonBatch() {
     return;
   }
   in_batch_ = false;
+  batch_lost_.reset();
   if (sqlite3_get_autocommit(db_.Handle()) == 0) {
     db_.Exec("ROLLBACK");
   }
