@@ -326,6 +326,12 @@ async function main() {
   await step('the summary figures equal /api/v1/summary', async () => {
     assertFigures(await figures(page), api.summary);
     assert.equal(await page.textContent('#summary-reports-note'), 'in 4 reports');
+    // The newest report (Google, 7 July) saw p=reject.
+    const policy = await getJson(base, `/api/v1/policy?domain=${kDomain}`);
+    const newest = policy.items.reduce((a, b) => (b.last_seen > a.last_seen ? b : a));
+    assert.equal(newest.p, 'reject');
+    assert.equal(await page.textContent('#summary-policy'), 'reject');
+    assert.equal(await page.textContent('#summary-policy-note'), 'pct=100');
   });
 
   await step('the trend is a continuous day axis from /api/v1/timeseries with fill', async () => {

@@ -499,7 +499,7 @@
     const blocked = wouldReject(s);
     setFigure('summary-would-reject', blocked, kNumber.format(blocked));
     $('summary-would-reject-note').textContent =
-        messages > 0 ? `${percent(blocked, messages)} of messages` : '';
+        messages > 0 ? `would block ${percent(blocked, messages)}` : '';
     setFigure('summary-dkim', s.dkim_aligned_pass, kNumber.format(s.dkim_aligned_pass));
     $('summary-dkim-note').textContent = percent(s.dkim_aligned_pass, messages);
     setFigure('summary-spf', s.spf_aligned_pass, kNumber.format(s.spf_aligned_pass));
@@ -664,6 +664,29 @@
         el('td', {class: 'wide-only'}, textList(s.header_from, 3)));
   }
 
+  // With one domain chosen, the policy it publishes now beside what p=reject
+  // would block: the two figures a move to reject is decided on.
+  async function renderOverviewPolicy(state) {
+    const card = $('summary-policy-card');
+    const value = $('summary-policy');
+    clear(value);
+    show(card, false);
+    if (!state.domain) return;
+    let page;
+    try {
+      page = await api('policy', {domain: state.domain, limit: '1000'});
+    } catch (err) {
+      if (err instanceof ApiError && err.unavailable) return;
+      throw err;
+    }
+    const latest = latestPolicy(items(page));
+    if (!latest) return;
+    value.append(policyBadge(latest.p));
+    const pct = latest.pct === null || latest.pct === undefined ? 100 : latest.pct;
+    $('summary-policy-note').textContent = `pct=${pct}` + (latest.testing === 'y' ? ', t=y' : '');
+    show(card, true);
+  }
+
   async function renderOverview(state) {
     renderRangeLabel(state);
     const range = apiRange(state);
@@ -671,6 +694,7 @@
     const tasks = [
       api('summary', range).then(renderSummary),
       renderTrend(state),
+      renderOverviewPolicy(state),
       api('reports', {...range, limit: '1'}).then((page) => {
         $('summary-reports-note').textContent = `in ${count(page.total, 'report')}`;
       }),
@@ -1038,11 +1062,15 @@
         el('td', {class: 'nowrap'}, localTime(p.last_seen)));
   }
 
+  // The policy the newest reports saw (RFC 7489 section 7.2.1.1).
+  function latestPolicy(list) {
+    return list.reduce((a, b) => (!a || String(b.last_seen) > String(a.last_seen) ? b : a), null);
+  }
+
   function renderCurrentPolicy(list) {
     const box = $('policy-current');
     clear(box);
-    const latest = list.reduce((a, b) => (!a || String(b.last_seen) > String(a.last_seen) ? b : a),
-                               null);
+    const latest = latestPolicy(list);
     show(box, Boolean(latest));
     if (!latest) return;
     const card = (label, value, note) => el('div', {class: 'card'},
