@@ -85,6 +85,25 @@ std::vector<parser::Envelope> EnvelopesOf(const std::string& path, std::string b
   return envelopes;
 }
 
+// Writer::IngestSource with the log line IngestWithRetry writes for an
+// envelope in memory (without retries: a streamed input is large, and the
+// batch holds the write lock).
+Result<storage::EnvelopeOutcome> IngestStreamed(storage::Writer& writer, FileSource& source) {
+  auto outcome = writer.IngestSource(source);
+  auto log = Log("storage");
+  if (!outcome) {
+    log->error("origin={} outcome=deferred streamed=true error=\"{}\"", source.Origin(),
+               outcome.error().ToString());
+    return outcome;
+  }
+  const bool rejected = outcome->Count(storage::PartStatus::kRejected) > 0;
+  log->log(rejected ? spdlog::level::warn : spdlog::level::info,
+           "origin={} outcome={} reports={} records={} streamed=true", source.Origin(),
+           storage::PartStatusName(outcome->Overall()),
+           outcome->Count(storage::PartStatus::kStored), outcome->Records());
+  return outcome;
+}
+
 // Stores the inputs with group commit (storage::Writer::BeginBatch): many
 // files share one transaction, which is most of the speed of a bulk import
 // (issue #7). Nothing is counted or printed for an input before the commit
@@ -104,7 +123,7 @@ class BatchIngest {
   void Add(const std::string& path) {
     if (auto source = OpenLarge(path)) {
       Begin();
-      pending_.push_back({(*source)->Origin(), writer_.IngestSource(**source)});
+      pending_.push_back({(*source)->Origin(), IngestStreamed(writer_, **source)});
       AddedInBatch(path, (*source)->Size());
       return;
     }
@@ -122,7 +141,9 @@ class BatchIngest {
     }
     const uint64_t size = bytes->size();
     for (const parser::Envelope& envelope : EnvelopesOf(path, std::move(*bytes))) {
-      pending_.push_back({envelope.origin, writer_.Ingest(envelope)});
+      // Logged as it is parsed, like any envelope; counted and printed only
+      // once the batch committed.
+      pending_.push_back({envelope.origin, IngestWithRetry(writer_, envelope)});
     }
     AddedInBatch(path, size);
   }
@@ -132,14 +153,7 @@ class BatchIngest {
     open_ = false;
     auto committed = writer_.CommitBatch();
     if (committed) {
-      auto log = Log("storage");
       for (const auto& [origin, outcome] : pending_) {
-        if (outcome) {
-          log->info("origin={} outcome={} reports={} records={} batch={}", origin,
-                    storage::PartStatusName(outcome->Overall()),
-                    outcome->Count(storage::PartStatus::kStored), outcome->Records(),
-                    pending_.size());
-        }
         Account(origin, outcome);
       }
     } else {
@@ -147,7 +161,7 @@ class BatchIngest {
            << "); storing its " << paths_.size() << " input(s) one by one\n";
       for (const std::string& path : paths_) {
         if (auto source = OpenLarge(path)) {
-          Account((*source)->Origin(), writer_.IngestSource(**source));
+          Account((*source)->Origin(), IngestStreamed(writer_, **source));
           continue;
         }
         auto bytes = ReadInput(path);

@@ -60,5 +60,37 @@ TEST(CollectInputsTest, WalksFoldersSortedSkippingHiddenAndMaildirTmp) {
   fs::remove_all(root);
 }
 
+TEST(FileSourceTest, ReadsTheFileAgainAfterEachRewind) {
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() /
+      ("dmarcd-file-source-test-" + std::to_string(std::random_device{}()));
+  const std::string bytes = "<feedback>" + std::string(100000, 'x') + "</feedback>";
+  std::ofstream(path, std::ios::binary) << bytes;
+
+  auto source = FileSource::Open(path.string(), "file:report.xml");
+  ASSERT_TRUE(source) << source.error().ToString();
+  EXPECT_EQ((*source)->Origin(), "file:report.xml");
+  EXPECT_EQ((*source)->Size(), bytes.size());
+  for (int pass = 0; pass < 2; ++pass) {
+    ASSERT_TRUE((*source)->Rewind());
+    std::string read;
+    std::string buffer(4096, '\0');
+    for (;;) {
+      auto n = (*source)->Read(buffer);
+      ASSERT_TRUE(n);
+      if (*n == 0) break;
+      read.append(buffer.data(), *n);
+    }
+    EXPECT_EQ(read, bytes) << "pass " << pass;
+  }
+  std::filesystem::remove(path);
+}
+
+TEST(FileSourceTest, MissingFileIsAnIoError) {
+  auto source = FileSource::Open("/nonexistent/dmarcd/report.xml", "file:x");
+  ASSERT_FALSE(source);
+  EXPECT_EQ(source.error().code, ErrorCode::kIo);
+}
+
 }  // namespace
 }  // namespace dmarcd::server
