@@ -274,12 +274,11 @@ class BoundaryStack {
   // Returns the depth after the delimiter line.
   int Delimiter(std::string_view boundary, bool close, bool declared_by_last_header) {
     auto at = std::find(open_.rbegin(), open_.rend(), boundary);
-    if (declared_by_last_header && !close) {
+    const bool opens = !close && (declared_by_last_header || at == open_.rend());
+    if (opens) {
       open_.push_back(boundary);
     } else if (at != open_.rend()) {
       open_.erase(at.base() - (close ? 1 : 0), open_.end());
-    } else if (!close) {
-      open_.push_back(boundary);
     }
     return static_cast<int>(open_.size());
   }
