@@ -106,8 +106,8 @@ fi
 if [[ ! -f "$dir/copies.done" ]] && ((copies > 1)); then
   start=$(date +%s.%N)
   {
-    echo "CREATE TEMP TABLE base AS SELECT MAX(id) AS reports,"
-    echo "  (SELECT MAX(id) FROM records) AS records,"
+    echo "CREATE TEMP TABLE base AS SELECT MAX(id) AS last_report,"
+    echo "  (SELECT MAX(id) FROM records) AS last_record,"
     echo "  (MAX(date_end) / 86400 - MIN(date_begin) / 86400 + 1) * 86400 AS shift FROM reports;"
     for ((k = 1; k < copies; ++k)); do
       cat <<SQL
@@ -116,30 +116,30 @@ INSERT INTO reports (id, reporter_key, org_name, org_email, extra_contact_info, 
   date_begin, date_end, version, namespace, generator, policy_adkim, policy_aspf, policy_p,
   policy_sp, policy_np, policy_pct, policy_fo, policy_testing, policy_discovery_method, records,
   messages, raw_input_id, document_name, received_at, origin)
-SELECT id + $k * b.reports, reporter_key, org_name, org_email, extra_contact_info,
+SELECT id + $k * b.last_report, reporter_key, org_name, org_email, extra_contact_info,
   report_id || '.copy$k', domain, date_begin + $k * b.shift, date_end + $k * b.shift, version,
   namespace, generator, policy_adkim, policy_aspf, policy_p, policy_sp, policy_np, policy_pct,
   policy_fo, policy_testing, policy_discovery_method, records, messages, NULL, document_name,
   received_at, 'bench:copy$k'
-FROM reports, base b WHERE id <= b.reports;
-INSERT INTO records SELECT id + $k * b.records, report_id + $k * b.reports, seq, source_ip, count,
+FROM reports, base b WHERE id <= b.last_report;
+INSERT INTO records SELECT id + $k * b.last_record, report_id + $k * b.last_report, seq, source_ip, count,
   disposition, policy_dkim, policy_spf, header_from, envelope_from, envelope_to
-FROM records, base b WHERE id <= b.records;
-INSERT INTO record_reasons SELECT record_id + $k * b.records, seq, type, comment
-FROM record_reasons, base b WHERE record_id <= b.records;
-INSERT INTO dkim_results SELECT record_id + $k * b.records, seq, domain, selector, result,
-  human_result FROM dkim_results, base b WHERE record_id <= b.records;
-INSERT INTO spf_results SELECT record_id + $k * b.records, seq, domain, scope, result, human_result
-FROM spf_results, base b WHERE record_id <= b.records;
-INSERT INTO report_days SELECT report_id + $k * b.reports, day + $k * b.shift, domain, messages,
+FROM records, base b WHERE id <= b.last_record;
+INSERT INTO record_reasons SELECT record_id + $k * b.last_record, seq, type, comment
+FROM record_reasons, base b WHERE record_id <= b.last_record;
+INSERT INTO dkim_results SELECT record_id + $k * b.last_record, seq, domain, selector, result,
+  human_result FROM dkim_results, base b WHERE record_id <= b.last_record;
+INSERT INTO spf_results SELECT record_id + $k * b.last_record, seq, domain, scope, result, human_result
+FROM spf_results, base b WHERE record_id <= b.last_record;
+INSERT INTO report_days SELECT report_id + $k * b.last_report, day + $k * b.shift, domain, messages,
   dmarc_pass, dkim_aligned_pass, spf_aligned_pass, disposition_none, disposition_quarantine,
-  disposition_reject FROM report_days, base b WHERE report_id <= b.reports;
+  disposition_reject FROM report_days, base b WHERE report_id <= b.last_report;
 COMMIT;
 SQL
     done
     echo "DROP TABLE domain_days; DROP TABLE source_days; DROP TABLE source_names;"
     echo "DROP TABLE source_reports; DROP TABLE reporter_days; PRAGMA user_version = 3;"
-  } | sqlite3 "$db"
+  } | sqlite3 -bail "$db"
   copied=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
   start=$(date +%s.%N)
   "$dmarcd" migrate --db "$db"

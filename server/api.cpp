@@ -481,6 +481,9 @@ json::value OptInt(const std::optional<int64_t>& value) {
   return *value;
 }
 
+// The most buckets fill=true lists: ten years of days.
+constexpr size_t kMaxFilledBuckets = 3660;
+
 // Timeseries buckets: a day, a week from Monday (ISO 8601), a calendar
 // month; all UTC.
 enum class Bucket { kDay, kWeek, kMonth };
@@ -621,6 +624,14 @@ HttpResponse HandleTimeseries(const RouteContext& c) {
   if (*fill == "true" && filter.from && filter.to) {
     for (int64_t start = BucketStart(storage::UtcDayStart(*filter.from), bucket);
          start < *filter.to; start = NextBucket(start, bucket)) {
+      // A bound on the answer's size whatever the range asked.
+      if (buckets.size() == kMaxFilledBuckets) {
+        return Api::ErrorResponse(400, ErrorCodeName(ErrorCode::kInvalidArgument),
+                                  "parameter 'fill': more than " +
+                                      std::to_string(kMaxFilledBuckets) +
+                                      " buckets from 'from' to 'to'; ask for a larger bucket "
+                                      "or fill=false");
+      }
       buckets[start];
     }
   }

@@ -449,6 +449,9 @@ TEST_F(ApiRoutesTest, RejectsUnknownParametersAndBadValuesNamingThem) {
   ExpectBadParameter("/api/v1/timeseries?bucket=year", "parameter 'bucket'");
   ExpectBadParameter("/api/v1/timeseries?fill=yes", "parameter 'fill'");
   ExpectBadParameter("/api/v1/timeseries?limit=3", "unknown parameter 'limit'");
+  ExpectBadParameter("/api/v1/timeseries?from=1990-01-01&to=2025-01-01", "parameter 'fill'");
+  EXPECT_EQ(Call("/api/v1/timeseries?from=1990-01-01&to=2025-01-01&bucket=month").status, 200);
+  EXPECT_EQ(Call("/api/v1/timeseries?from=1990-01-01&to=2025-01-01&fill=false").status, 200);
   ExpectBadParameter("/api/v1/sources?result=bad", "parameter 'result'");
   ExpectBadParameter("/api/v1/sources?sort=name", "parameter 'sort'");
   ExpectBadParameter("/api/v1/sources?source_ip=1.2.3.4", "unknown parameter 'source_ip'");
