@@ -6,6 +6,9 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -68,6 +71,34 @@ void ParseAggregateXml(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(xml.size()));
 }
 BENCHMARK(ParseAggregateXml)->Arg(50)->Arg(20000)->Unit(benchmark::kMillisecond);
+
+// The parse stage over a report file of one's own, e.g. one made by
+// bench/gen_aggregate.py: DMARCD_BENCH_XML=report.xml dmarcd_bench
+// --benchmark_filter=ParseAggregateFile. Skipped when the variable is unset.
+void ParseAggregateFile(benchmark::State& state) {
+  const char* path = std::getenv("DMARCD_BENCH_XML");
+  if (path == nullptr) {
+    state.SkipWithError("DMARCD_BENCH_XML is not set");
+    return;
+  }
+  std::ifstream in(path, std::ios::binary);
+  const std::string xml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const dmarcd::parser::Limits limits;
+  uint64_t records = 0;
+  for (auto _ : state) {
+    CountingSink sink;
+    dmarcd::parser::AggregateParser parser(sink, limits);
+    constexpr size_t kChunk = size_t{64} * 1024;
+    for (size_t at = 0; at < xml.size(); at += kChunk) {
+      if (!parser.Feed(std::string_view(xml).substr(at, kChunk))) state.SkipWithError("feed");
+    }
+    if (!parser.Finish()) state.SkipWithError("parse failed");
+    records = sink.records_;
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(records));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(xml.size()));
+}
+BENCHMARK(ParseAggregateFile)->Unit(benchmark::kMillisecond);
 
 void ParseEnvelopeGzip(benchmark::State& state) {
   const int records = static_cast<int>(state.range(0));
