@@ -12,7 +12,7 @@ packages=(
   libexpected-dev libssl-dev libcurl4-openssl-dev prometheus-cpp-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy
-  nodejs npm curl python3
+  nodejs npm curl python3 time
 )
 if [[ "${1:-}" == "--test" ]]; then
   # libclang-rt-14-dev: libFuzzer and the sanitizer runtimes for clang.
