@@ -192,6 +192,7 @@ pid_t Spawn(const std::vector<std::string>& args, const fs::path& in, const fs::
   std::vector<std::string> full = {DMARCD_BINARY};
   full.insert(full.end(), args.begin(), args.end());
   std::vector<char*> argv;
+  argv.reserve(full.size() + 1);
   for (std::string& arg : full) argv.push_back(arg.data());
   argv.push_back(nullptr);
   // The settings come from the arguments alone.
@@ -200,6 +201,7 @@ pid_t Spawn(const std::vector<std::string>& args, const fs::path& in, const fs::
     if (std::string(*e).rfind("DMARCD_", 0) != 0) env.emplace_back(*e);
   }
   std::vector<char*> envp;
+  envp.reserve(env.size() + 1);
   for (std::string& entry : env) envp.push_back(entry.data());
   envp.push_back(nullptr);
 
@@ -345,7 +347,7 @@ class HostileChannelsTest : public ::testing::Test {
     fs::remove_all(dir_, ec);
   }
 
-  CommandRun Dmarcd(std::vector<std::string> args, const fs::path& in = {}) {
+  CommandRun Dmarcd(const std::vector<std::string>& args, const fs::path& in = {}) {
     fs::remove(dir_ / "command.log");
     const pid_t pid =
         Spawn(args, in.empty() ? dir_ / "empty" : in, dir_ / "out", dir_ / "command.log");
@@ -494,7 +496,7 @@ class HostileChannelsTest : public ::testing::Test {
 // a temporary name and a rename keep two test processes from reading half
 // a file.
 fs::path GzipBomb10g() {
-  const fs::path bomb = fs::path(DMARCD_TEST_WORK_DIR) / "bomb10g.gz";
+  fs::path bomb = fs::path(DMARCD_TEST_WORK_DIR) / "bomb10g.gz";
   if (fs::exists(bomb)) return bomb;
   const fs::path partial = bomb.string() + "." + std::to_string(getpid());
   const std::string command = "python3 " + (kData / "hostile/make_gzip_bomb_10g.py").string() +

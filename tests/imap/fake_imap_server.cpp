@@ -289,8 +289,10 @@ struct FakeImapServer::State {
       return false;
     }
     if (Play(ImapFault::kUntaggedGarbage)) {
+      // The script's bytes, NUL included: "* BYE )))((( \x00\xff".
+      constexpr char kGarbage[] = "* BYE )))((( \x00\xff\r\n";
       return Send(fd, "* " + seq + " FETCH (UID " + set + " RFC822.SIZE 900\r\n" +
-                          std::string("* BYE )))((( \x00\xff\r\n", 18) + tag +
+                          std::string(kGarbage, sizeof kGarbage - 1) + tag +
                           " OK FETCH completed\r\n");
     }
     if (Play(ImapFault::kTaggedNo)) return Send(fd, tag + " NO [UNAVAILABLE] backend down\r\n");
