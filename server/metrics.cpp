@@ -21,9 +21,9 @@ namespace {
 // report of hundreds of megabytes or a wait for a busy database takes
 // seconds.
 const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+  static const prometheus::Histogram::BucketBoundaries buckets = {
       0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
-  return kBuckets;
+  return buckets;
 }
 
 prometheus::ClientMetric Sample(std::vector<prometheus::ClientMetric::Label> labels, double value,

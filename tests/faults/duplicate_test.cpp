@@ -60,6 +60,7 @@ TEST(ConcurrentDuplicateTest, StoredOnceThroughEightUploadsAndAnIngest) {
     std::atomic<bool> go{false};
     std::vector<HttpResult> results(kUploads);
     std::vector<std::thread> uploads;
+    uploads.reserve(kUploads);
     for (int i = 0; i < kUploads; ++i) {
       uploads.emplace_back([&, i] {
         ++ready;

@@ -35,7 +35,12 @@ std::vector<std::string> ChildEnvironment(const std::map<std::string, std::strin
     const std::string name = entry.substr(0, entry.find('='));
     if (entry.rfind("DMARCD_", 0) != 0 && env.count(name) == 0) entries.push_back(entry);
   }
-  for (const auto& [key, value] : env) entries.push_back(key + "=" + value);
+  for (const auto& [key, value] : env) {
+    std::string entry = key;
+    entry += '=';
+    entry += value;
+    entries.push_back(std::move(entry));
+  }
   return entries;
 }
 
@@ -46,10 +51,12 @@ pid_t SpawnProgram(const std::vector<std::string>& argv_strings, const fs::path&
                    const fs::path& stdin_path) {
   std::vector<std::string> args = argv_strings;
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
   std::vector<std::string> env_strings = ChildEnvironment(env);
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (std::string& entry : env_strings) envp.push_back(entry.data());
   envp.push_back(nullptr);
 

@@ -1,12 +1,17 @@
 // A full database: [database] max_size (PRAGMA max_page_count) set just
-// above the empty schema. At the limit SQLITE_FULL rolls the envelope's
+// above the empty schema, and a real small filesystem where one can be
+// mounted. At the limit SQLITE_FULL rolls the envelope's
 // transaction back whole: the upload gets 503 with Retry-After, `ingest`
 // exits 3, /healthz says degraded, reads go on. Once rows are deleted (or
 // the limit is raised for a new process) ingest resumes by itself.
 #include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -62,7 +67,7 @@ TEST(DatabaseFullTest, UploadGets503NothingPartialAndResumesOnceRowsAreDeleted) 
   const std::string token = AddIngestToken(db, dir.Path());
   ASSERT_TRUE(GenerateReports(dir.Path() / "reports", 60, 40, "xml", "full-upload"));
   const std::vector<fs::path> files = Files(dir.Path() / "reports");
-  const int64_t limit = DatabaseBytes(db) + 128 * 1024;
+  const int64_t limit = DatabaseBytes(db) + int64_t{128} * 1024;
   Server server(db, dir.Path(), {{"DMARCD_DATABASE_MAX_SIZE", std::to_string(limit)}});
   std::string error;
   ASSERT_TRUE(server.Start(&error)) << error;
@@ -139,7 +144,7 @@ TEST(DatabaseFullTest, IngestStoresWhatFitsAndTheRestOnceTheLimitIsRaised) {
   const fs::path reports = dir.Path() / "reports";
   ASSERT_TRUE(GenerateReports(reports, 12, 40, "gz", "full-ingest"));
   ASSERT_EQ(RunDmarcd({"migrate", "--db", db.string()}, dir.Path()).exit_code, 0);
-  const std::string limit = std::to_string(DatabaseBytes(db) + 96 * 1024);
+  const std::string limit = std::to_string(DatabaseBytes(db) + int64_t{96} * 1024);
 
   const RunResult full = RunDmarcd({"ingest", "--db", db.string(), reports.string()}, dir.Path(),
                                    {{"DMARCD_DATABASE_MAX_SIZE", limit}});
@@ -159,6 +164,61 @@ TEST(DatabaseFullTest, IngestStoresWhatFitsAndTheRestOnceTheLimitIsRaised) {
   EXPECT_EQ(stored.rows, 12);
   EXPECT_EQ(stored.keys.size(), 12u);
   EXPECT_EQ(PartialReports(db), 0);
+}
+
+// A real small filesystem (a 1 MiB tmpfs, when this process may mount
+// one: root outside a locked-down container) that the database fills:
+// SQLite's SQLITE_FULL comes from the disk now, not from max_page_count.
+// Once a file beside the database is deleted, uploads go through again on
+// the same server. Skipped where mounting is not allowed.
+TEST(DatabaseFullTest, RealFilesystemFillsUpAndIngestResumesWhenSpaceIsFreed) {
+  TempDir dir("dmarcd-tmpfs");
+  const fs::path mount_point = dir.Path() / "small";
+  fs::create_directories(mount_point);
+  if (mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=1m") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here: " << std::strerror(errno);
+  }
+  struct Unmount {
+    fs::path path;
+    ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
+  } unmount{mount_point};
+
+  const fs::path db = mount_point / "dmarcd.db";
+  const std::string token = AddIngestToken(db, dir.Path());
+  // Space an operator can free later.
+  WriteFile(mount_point / "ballast", std::string(256 * 1024, 'x'));
+  ASSERT_TRUE(GenerateReports(dir.Path() / "reports", 60, 40, "xml", "tmpfs-upload"));
+  const std::vector<fs::path> files = Files(dir.Path() / "reports");
+  Server server(db, dir.Path());
+  std::string error;
+  ASSERT_TRUE(server.Start(&error)) << error;
+
+  size_t full_at = files.size();
+  Counts before_refusal;
+  for (size_t i = 0; i < files.size(); ++i) {
+    before_refusal = CountRows(db);
+    const HttpResult result =
+        Http(server.Port(), "POST", "/api/v1/reports", ReadFile(files[i]), token);
+    if (result.status == 201) continue;
+    EXPECT_EQ(result.status, 503) << result.body;
+    full_at = i;
+    break;
+  }
+  ASSERT_LT(full_at, files.size()) << "the filesystem never filled up";
+  EXPECT_EQ(CountRows(db), before_refusal);
+  EXPECT_EQ(PartialReports(db), 0);
+  EXPECT_EQ(Http(server.Port(), "GET", "/healthz").status, 503);
+  EXPECT_EQ(Http(server.Port(), "GET", "/api/v1/reports").status, 200);
+
+  fs::remove(mount_point / "ballast");
+  const HttpResult resumed =
+      Http(server.Port(), "POST", "/api/v1/reports", ReadFile(files[full_at]), token);
+  EXPECT_EQ(resumed.status, 201) << resumed.body;
+  EXPECT_EQ(Http(server.Port(), "GET", "/healthz").status, 200);
+  EXPECT_EQ(server.Stop(), 0);
+  EXPECT_EQ(IntegrityCheck(db), "ok");
+  EXPECT_EQ(PartialReports(db), 0);
+  std::printf("tmpfs full: reports_before_full=%zu\n", full_at);
 }
 
 }  // namespace

@@ -246,8 +246,10 @@ TEST(KillServeTest, EveryAcknowledgedUploadSurvivesKills) {
     // The last round is not killed: it uploads what is left.
     const bool last = cycle == cycles;
     std::atomic<bool> stop{false};
+    constexpr int kClients = 4;
     std::vector<std::thread> clients;
-    for (int c = 0; c < 4; ++c) {
+    clients.reserve(kClients);
+    for (int c = 0; c < kClients; ++c) {
       clients.emplace_back([&] {
         while (!stop) {
           size_t index = 0;
