@@ -36,6 +36,7 @@ password = "s3cret")");
   EXPECT_EQ(account->interval, std::chrono::seconds(300));
   EXPECT_EQ(account->password, "s3cret");
   EXPECT_EQ(account->batch, 100);
+  EXPECT_EQ(account->max_message_bytes, uint64_t{256} << 20);
 }
 
 TEST(ImapAccountTest, ReadsEveryKey) {
@@ -51,7 +52,8 @@ after = "keep"
 interval = "90s"
 timeout = 20
 ca_file = "private-ca.pem"
-batch = 10)",
+batch = 10
+max_message_bytes = 1048576)",
                        [](const std::string& name) -> std::optional<std::string> {
                          if (name == "RUF_SECRET") return "from-env";
                          return std::nullopt;
@@ -67,6 +69,7 @@ batch = 10)",
   EXPECT_EQ(account->timeout, std::chrono::seconds(20));
   EXPECT_EQ(account->ca_file, "private-ca.pem");
   EXPECT_EQ(account->batch, 10);
+  EXPECT_EQ(account->max_message_bytes, 1048576u);
 }
 
 TEST(ImapAccountTest, ReadsThePasswordFileWithoutItsNewline) {
