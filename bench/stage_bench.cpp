@@ -173,7 +173,7 @@ void StorageInsert(benchmark::State& state) {
 
   // Made before the timing: generating and compressing is not the stage.
   std::vector<dmarcd::parser::Envelope> envelopes;
-  const int kDistinct = 256;
+  constexpr int kDistinct = 256;
   int64_t xml_bytes = 0;
   for (int i = 0; i < kDistinct; ++i) {
     const std::string xml = dmarcd::bench::MakeReport(records, "bench-" + std::to_string(i));
