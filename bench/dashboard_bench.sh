@@ -173,8 +173,10 @@ time_query() {
     { t[NR] = $1 * 1000 }
     END {
       median = (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2
-      printf "%-34s median %7.2f ms  max %7.2f ms  (%d bytes)  target < %d ms: %s\n",
-             name, median, t[NR], bytes, target, (median < target) ? "met" : "MISSED"
+      verdict = (target == 0) ? "no target" \
+              : sprintf("target < %d ms: %s", target, (median < target) ? "met" : "MISSED")
+      printf "%-34s median %7.2f ms  max %7.2f ms  (%d bytes)  %s\n",
+             name, median, t[NR], bytes, verdict
     }'
 }
 
@@ -183,9 +185,9 @@ time_query "summary, one year" 50 "/api/v1/summary?$year"
 time_query "daily trend, one year" 50 "/api/v1/timeseries?$year&bucket=day"
 time_query "top 100 failing sources, June" 200 \
   "/api/v1/sources?domain=example.com&from=2024-06-01&to=2024-07-01&result=fail&sort=failing&limit=100"
-time_query "top 100 failing sources, one year" 1000 \
+time_query "top 100 failing sources, one year" 0 \
   "/api/v1/sources?$year&result=fail&sort=failing&limit=100"
-time_query "reporters, one year" 200 "/api/v1/reporters?$year"
+time_query "reporters, one year" 0 "/api/v1/reporters?$year"
 
 echo "wrk -t2 -c32 -d10s on the summary (one domain, one year):"
 wrk -t2 -c32 -d10s "$base/api/v1/summary?$year" | tee "$dir/wrk.txt"

@@ -349,11 +349,14 @@ std::string CsvJoined(const json::array& values) {
   for (const json::value& value : values) {
     if (!out.empty()) out += ';';
     if (value.is_object()) {
-      std::string fields;
+      // Appended piece by piece: an operator+ chain here trips g++ 12's
+      // -Wrestrict false positive at -O2.
+      bool first = true;
       for (const auto& member : value.as_object()) {
-        fields += (fields.empty() ? "" : ":") + CsvText(member.value());
+        if (!first) out += ':';
+        out += CsvText(member.value());
+        first = false;
       }
-      out += fields;
     } else {
       out += CsvText(value);
     }

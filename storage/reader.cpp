@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <utility>
 #include <variant>
 
@@ -527,9 +528,10 @@ Result<RawEnvelope> Reader::Raw(int64_t id) {
   return raw;
 }
 
-Result<Page<SourceRow>> Reader::Sources(const TimeFilter& filter, const SourceQuery& query,
-                                        const PageRequest& page) {
-  const Where where = RollupWhere(filter);
+// The general path: every source of the period grouped, filtered, sorted
+// and paged by SQLite.
+Result<void> ListSources(sqlite3* db, const Where& where, const SourceQuery& query,
+                         const PageRequest& page, Page<SourceRow>& result) {
   std::string having;
   if (query.result == SourceResult::kFail || query.result == SourceResult::kFailBoth) {
     having = " HAVING SUM(messages) > SUM(dmarc_pass)";
@@ -555,9 +557,9 @@ Result<Page<SourceRow>> Reader::Sources(const TimeFilter& filter, const SourceQu
   // COUNT(*) OVER () runs after GROUP BY and HAVING: the number of sources,
   // in the same pass as the page.
   const std::string groups = " FROM source_days " + where.sql + " GROUP BY source_ip" + having;
-  auto list = impl_->Prepare(std::string("SELECT source_ip, ") + kFigureSums +
-                             ", MIN(first_seen), MAX(last_seen), COUNT(*) OVER ()" + groups +
-                             " ORDER BY " + order + " LIMIT ? OFFSET ?");
+  auto list = Statement::Prepare(db, std::string("SELECT source_ip, ") + kFigureSums +
+                                         ", MIN(first_seen), MAX(last_seen), COUNT(*) OVER ()" +
+                                         groups + " ORDER BY " + order + " LIMIT ? OFFSET ?");
   if (!list) {
     return tl::unexpected(list.error());
   }
@@ -565,7 +567,6 @@ Result<Page<SourceRow>> Reader::Sources(const TimeFilter& filter, const SourceQu
   const int next = static_cast<int>(where.params.size()) + 1;
   list->Bind(next, std::max<int64_t>(page.limit, 0))
       .Bind(next + 1, std::max<int64_t>(page.offset, 0));
-  Page<SourceRow> result;
   auto listed = ForEachRow(*list, [&](const Statement& row) {
     SourceRow source;
     source.source_ip = row.Text(0);
@@ -579,7 +580,7 @@ Result<Page<SourceRow>> Reader::Sources(const TimeFilter& filter, const SourceQu
     return tl::unexpected(listed.error());
   }
   if (result.items.empty() && page.offset > 0) {
-    auto count = impl_->Prepare("SELECT COUNT(*) FROM (SELECT source_ip" + groups + ")");
+    auto count = Statement::Prepare(db, "SELECT COUNT(*) FROM (SELECT source_ip" + groups + ")");
     if (!count) {
       return tl::unexpected(count.error());
     }
@@ -590,17 +591,129 @@ Result<Page<SourceRow>> Reader::Sources(const TimeFilter& filter, const SourceQu
     }
   }
 
-  // Names and report counts for the page only: a few keyed reads each.
-  for (SourceRow& source : result.items) {
-    Where names_where = RollupWhere(filter);
-    names_where.Add("source_ip = ?");
-    names_where.params.emplace_back(source.source_ip);
-    auto names = impl_->Prepare("SELECT kind, name FROM source_names " + names_where.sql +
-                                " GROUP BY kind, name ORDER BY kind, name");
-    if (!names) {
-      return tl::unexpected(names.error());
+  return {};
+}
+
+// The page of failing sources in failing order, read from the rows that
+// hold failures only (a fraction of a busy domain's rows), with the number
+// of failing sources; nullopt when the page is not whole (the caller then
+// takes the general path).
+Result<std::optional<std::pair<std::vector<std::string>, int64_t>>> FailingPage(
+    sqlite3* db, const Where& where, const PageRequest& page) {
+  Where failing = where;
+  failing.Add("messages > dmarc_pass");
+  auto list =
+      Statement::Prepare(db, "SELECT source_ip, COUNT(*) OVER () FROM source_days " + failing.sql +
+                                 " GROUP BY source_ip ORDER BY SUM(messages - dmarc_pass) DESC, "
+                                 "source_ip LIMIT ? OFFSET ?");
+  if (!list) {
+    return tl::unexpected(list.error());
+  }
+  failing.BindTo(*list, 1);
+  const int next = static_cast<int>(failing.params.size()) + 1;
+  list->Bind(next, std::max<int64_t>(page.limit, 0))
+      .Bind(next + 1, std::max<int64_t>(page.offset, 0));
+  std::vector<std::string> ips;
+  int64_t total = 0;
+  auto listed = ForEachRow(*list, [&](const Statement& row) {
+    ips.push_back(row.Text(0));
+    total = row.Int(1);
+  });
+  if (!listed) {
+    return tl::unexpected(listed.error());
+  }
+  if (ips.empty()) {
+    return std::nullopt;
+  }
+  return std::make_pair(std::move(ips), total);
+}
+
+Result<Page<SourceRow>> Reader::Sources(const TimeFilter& filter, const SourceQuery& query,
+                                        const PageRequest& page) {
+  const Where where = RollupWhere(filter);
+  Page<SourceRow> result;
+
+  // The dashboard's default, the failing sources first: the page comes
+  // from the failing rows, then the figures of its sources alone, so a
+  // month of a busy domain does not sort every source it had.
+  bool done = false;
+  if (query.sort == SourceSort::kFailing && query.result != SourceResult::kPass) {
+    auto failing = FailingPage(impl_->db_.Handle(), where, page);
+    if (!failing) {
+      return tl::unexpected(failing.error());
     }
+    const bool whole = *failing && (query.result != SourceResult::kAll ||
+                                    static_cast<int64_t>((*failing)->first.size()) == page.limit);
+    if (whole) {
+      const std::vector<std::string>& ips = (*failing)->first;
+      result.total = (*failing)->second;
+      if (query.result == SourceResult::kAll) {
+        auto count =
+            impl_->Prepare("SELECT COUNT(DISTINCT source_ip) FROM source_days " + where.sql);
+        if (!count) {
+          return tl::unexpected(count.error());
+        }
+        where.BindTo(*count, 1);
+        auto counted = ForEachRow(*count, [&](const Statement& row) { result.total = row.Int(0); });
+        if (!counted) {
+          return tl::unexpected(counted.error());
+        }
+      }
+
+      Where page_where = where;
+      std::string in = "source_ip IN (";
+      for (size_t i = 0; i < ips.size(); ++i) {
+        in += i == 0 ? "?" : ", ?";
+        page_where.params.emplace_back(ips[i]);
+      }
+      page_where.Add(in + ")");
+      auto figures = impl_->Prepare(std::string("SELECT source_ip, ") + kFigureSums +
+                                    ", MIN(first_seen), MAX(last_seen) FROM source_days " +
+                                    page_where.sql + " GROUP BY source_ip");
+      if (!figures) {
+        return tl::unexpected(figures.error());
+      }
+      page_where.BindTo(*figures, 1);
+      std::map<std::string, SourceRow> by_ip;
+      auto read = ForEachRow(*figures, [&](const Statement& row) {
+        SourceRow source;
+        source.source_ip = row.Text(0);
+        source.figures = ReadFigures(row, 1);
+        source.first_seen = row.Int(8);
+        source.last_seen = row.Int(9);
+        by_ip[source.source_ip] = std::move(source);
+      });
+      if (!read) {
+        return tl::unexpected(read.error());
+      }
+      for (const std::string& ip : ips) result.items.push_back(std::move(by_ip[ip]));
+      done = true;
+    }
+  }
+
+  if (!done) {
+    auto listed = ListSources(impl_->db_.Handle(), where, query, page, result);
+    if (!listed) {
+      return tl::unexpected(listed.error());
+    }
+  }
+
+  // Names and report counts for the page only: a few keyed reads each,
+  // through two statements prepared once.
+  Where names_where = RollupWhere(filter);
+  names_where.Add("source_ip = ?");
+  auto names = impl_->Prepare("SELECT kind, name FROM source_names " + names_where.sql +
+                              " GROUP BY kind, name ORDER BY kind, name");
+  const Where reports_where = SourceReportWhere(filter, "");
+  auto reports = impl_->Prepare("SELECT COUNT(*) FROM source_reports " + reports_where.sql);
+  if (!names || !reports) {
+    return tl::unexpected(!names ? names.error() : reports.error());
+  }
+  const int names_ip = static_cast<int>(names_where.params.size()) + 1;
+  const int reports_ip = static_cast<int>(reports_where.params.size());
+  for (SourceRow& source : result.items) {
     names_where.BindTo(*names, 1);
+    names->Bind(names_ip, std::string_view(source.source_ip));
     auto named = ForEachRow(*names, [&](const Statement& row) {
       const std::string kind = row.Text(0);
       std::vector<std::string>& list_of = kind == "header_from" ? source.header_from
@@ -612,12 +725,8 @@ Result<Page<SourceRow>> Reader::Sources(const TimeFilter& filter, const SourceQu
       return tl::unexpected(named.error());
     }
 
-    const Where reports_where = SourceReportWhere(filter, source.source_ip);
-    auto reports = impl_->Prepare("SELECT COUNT(*) FROM source_reports " + reports_where.sql);
-    if (!reports) {
-      return tl::unexpected(reports.error());
-    }
     reports_where.BindTo(*reports, 1);
+    reports->Bind(reports_ip, std::string_view(source.source_ip));
     auto counted = ReadOne(*reports, [&](const Statement& row) { source.reports = row.Int(0); });
     if (!counted) {
       return tl::unexpected(counted.error());
