@@ -111,9 +111,11 @@ Result<void> DocumentStream::Start() {
 
 Result<void> DocumentStream::Forward(std::string_view chunk) {
   switch (kind_) {
-    case Kind::kXml:
+    case Kind::kXml: {
       report_.info.inflated_bytes += chunk.size();
+      if (auto counted = walker_.CountInflated(chunk.size()); !counted) return counted;
       return parser_->Feed(chunk);
+    }
     case Kind::kGzip:
       return inflater_->Write(chunk);
     case Kind::kZip:

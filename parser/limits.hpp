@@ -13,6 +13,11 @@ struct Limits {
   // Inflated bytes of one payload (gzip stream or zip entry). Real reports
   // reach hundreds of megabytes.
   uint64_t max_inflated_bytes = uint64_t{1} << 30;
+  // Document bytes of all the payloads of one envelope together, after
+  // every layer of gzip and zip: a zip of many members, each just under
+  // max_inflated_bytes, stops here. A payload that would pass it is
+  // rejected (kTooLarge); the ones before it stand.
+  uint64_t max_envelope_inflated_bytes = uint64_t{4} << 30;
   // Inflated / compressed bytes of one payload, checked once
   // ratio_grace_bytes have been inflated: real reports stay far below,
   // decompression bombs far above.

@@ -21,6 +21,14 @@ void PayloadWalker::Report(DocumentReport& report, const Result<void>& outcome) 
     handler_.OnRejected(report.info.name, report.info.part_bytes, outcome.error());
 }
 
+Result<void> PayloadWalker::CountInflated(uint64_t bytes) {
+  inflated_ += bytes;
+  if (inflated_ <= limits_.max_envelope_inflated_bytes) return {};
+  return MakeError(ErrorCode::kTooLarge, "decompressed payloads of one envelope exceed " +
+                                             std::to_string(limits_.max_envelope_inflated_bytes) +
+                                             " bytes in total");
+}
+
 void PayloadWalker::WalkPayload(std::string name, std::string_view bytes, int depth) {
   DocumentReport report{DocumentInfo{std::move(name), bytes, 0}};
   DocumentStream stream(*this, report, depth);

@@ -42,6 +42,10 @@ class PayloadWalker {
   Result<void> WalkZip(const std::string& name, std::string_view part_bytes,
                        std::string_view zip_bytes, int depth);
 
+  // Counts `bytes` more document bytes against
+  // Limits::max_envelope_inflated_bytes; kTooLarge once they pass it.
+  Result<void> CountInflated(uint64_t bytes);
+
   EnvelopeHandler& Handler() { return handler_; }
   const Limits& GetLimits() const { return limits_; }
 
@@ -54,6 +58,7 @@ class PayloadWalker {
   EnvelopeHandler& handler_;
   const Limits& limits_;
   std::optional<Error> fatal_;
+  uint64_t inflated_ = 0;
 };
 
 }  // namespace dmarcd::parser

@@ -37,6 +37,7 @@ std::vector<Setting> Settings(Config& c) {
       {"database", "max_size", &c.database.max_size},
       {"http", "listen", &c.http.listen},
       {"http", "max_upload_bytes", &c.http.max_upload_bytes},
+      {"http", "max_header_bytes", &c.http.max_header_bytes},
       {"http", "threads", &c.http.threads},
       {"http", "tls_cert", &c.http.tls_cert},
       {"http", "tls_key", &c.http.tls_key},
@@ -51,12 +52,16 @@ std::vector<Setting> Settings(Config& c) {
       {"http", "allowed_origins", &c.http.allowed_origins},
       {"limits", "max_envelope_bytes", &l.max_envelope_bytes},
       {"limits", "max_inflated_bytes", &l.max_inflated_bytes},
+      {"limits", "max_envelope_inflated_bytes", &l.max_envelope_inflated_bytes},
       {"limits", "max_compression_ratio", &l.max_compression_ratio},
       {"limits", "ratio_grace_bytes", &l.ratio_grace_bytes},
       {"limits", "max_zip_entries", &l.max_zip_entries},
       {"limits", "max_nesting_depth", &l.max_nesting_depth},
       {"limits", "max_mime_parts", &l.max_mime_parts},
+      {"limits", "max_mime_depth", &l.max_mime_depth},
+      {"limits", "max_header_bytes", &l.max_header_bytes},
       {"limits", "max_xml_depth", &l.max_xml_depth},
+      {"limits", "max_xml_attributes", &l.max_xml_attributes},
       {"limits", "max_text_bytes", &l.max_text_bytes},
       {"limits", "max_records", &l.max_records},
       {"log", "level", &c.log.level},
@@ -228,6 +233,35 @@ Result<void> ApplyFile(Config& config, const std::string& path, const EnvLookup&
   return {};
 }
 
+// A cap of 0 would refuse every report; a ratio of 1 or less every
+// compressed one.
+Result<void> ValidateLimits(const parser::Limits& l) {
+  for (const auto& [name, value] :
+       {std::pair{"max_envelope_bytes", l.max_envelope_bytes},
+        std::pair{"max_inflated_bytes", l.max_inflated_bytes},
+        std::pair{"max_envelope_inflated_bytes", l.max_envelope_inflated_bytes},
+        std::pair{"max_header_bytes", l.max_header_bytes},
+        std::pair{"max_text_bytes", l.max_text_bytes}, std::pair{"max_records", l.max_records}}) {
+    if (value == 0) {
+      return MakeError(ErrorCode::kConfig, std::string("limits.") + name + " must be above 0");
+    }
+  }
+  for (const auto& [name, value] :
+       {std::pair{"max_zip_entries", l.max_zip_entries},
+        std::pair{"max_nesting_depth", l.max_nesting_depth},
+        std::pair{"max_mime_parts", l.max_mime_parts},
+        std::pair{"max_mime_depth", l.max_mime_depth}, std::pair{"max_xml_depth", l.max_xml_depth},
+        std::pair{"max_xml_attributes", l.max_xml_attributes}}) {
+    if (value < 1) {
+      return MakeError(ErrorCode::kConfig, std::string("limits.") + name + " must be above 0");
+    }
+  }
+  if (!(l.max_compression_ratio > 1.0)) {
+    return MakeError(ErrorCode::kConfig, "limits.max_compression_ratio must be above 1");
+  }
+  return {};
+}
+
 Result<void> Validate(const Config& config) {
   constexpr std::array<std::string_view, 7> kLevels = {"trace", "debug",    "info", "warn",
                                                        "error", "critical", "off"};
@@ -242,6 +276,12 @@ Result<void> Validate(const Config& config) {
   if (config.http.max_upload_bytes == 0) {
     return MakeError(ErrorCode::kConfig, "http.max_upload_bytes must be above 0");
   }
+  // A header block must hold a bearer token and a browser's usual headers;
+  // Beast keeps it whole in memory, so it stays well below the body cap.
+  if (config.http.max_header_bytes < 1024 || config.http.max_header_bytes > (uint64_t{1} << 20)) {
+    return MakeError(ErrorCode::kConfig, "http.max_header_bytes must be between 1024 and 1048576");
+  }
+  if (auto limits = ValidateLimits(config.limits); !limits) return limits;
   if (config.http.tls_cert.empty() != config.http.tls_key.empty()) {
     return MakeError(ErrorCode::kConfig, "http.tls_cert and http.tls_key go together: set both");
   }

@@ -34,6 +34,9 @@ struct Config {
   struct Http {
     std::string listen = "127.0.0.1:8080";  // ADDRESS:PORT; port 0 picks a free one
     uint64_t max_upload_bytes = uint64_t{64} << 20;
+    // Bytes of a request's header block (request line and fields); above
+    // it: 431 and the connection closed. 1024 to 1 MiB.
+    uint64_t max_header_bytes = uint64_t{16} << 10;
     int threads = 2;  // io threads of the HTTP server
     // HTTPS: PEM files of the certificate chain and of its private key; both
     // or neither. Empty: plain HTTP.

@@ -126,6 +126,7 @@ int RunServe(const Config& config, const ServeOptions& options) {
   http_options.address = listen->first;
   http_options.port = listen->second;
   http_options.max_body_bytes = config.http.max_upload_bytes;
+  http_options.max_header_bytes = static_cast<uint32_t>(config.http.max_header_bytes);
   http_options.threads = config.http.threads;
   http_options.header_timeout = std::chrono::seconds(config.http.header_timeout);
   http_options.request_timeout = std::chrono::seconds(config.http.request_timeout);

@@ -266,6 +266,31 @@ TEST(UnpackTest, StopsAZipBombByRatioAndSize) {
   EXPECT_EQ(Codes(size), std::vector<ErrorCode>{ErrorCode::kTooLarge});
 }
 
+TEST(UnpackTest, StopsAtTheInflatedBudgetOfTheWholeEnvelope) {
+  const std::string xml = ReportXml("m", 40);
+  std::vector<ZipMember> members;
+  for (int i = 0; i < 4; ++i) {
+    members.push_back(
+        {"r" + std::to_string(i) + ".xml.gz", Gzip(ReportXml(std::to_string(i), 40))});
+  }
+  Limits limits;
+  limits.max_envelope_inflated_bytes = 2 * xml.size() + xml.size() / 2;
+  CollectingHandler handler;
+  ASSERT_TRUE(ParseBytes(Zip(members), handler, limits, "many.zip"));
+  // Members are read in order: two fit, the third passes the budget, and
+  // so does every one after it.
+  auto accepted = handler.Accepted();
+  ASSERT_EQ(accepted.size(), 2U);
+  EXPECT_EQ(accepted[0]->header.report_id, "0");
+  EXPECT_EQ(accepted[1]->header.report_id, "1");
+  EXPECT_EQ(Codes(handler), (std::vector<ErrorCode>{ErrorCode::kTooLarge, ErrorCode::kTooLarge}));
+  EXPECT_NE(handler.Errors()[0].message.find("in total"), std::string::npos);
+
+  CollectingHandler unlimited;
+  ASSERT_TRUE(ParseBytes(Zip(members), unlimited, Limits(), "many.zip"));
+  EXPECT_EQ(unlimited.Accepted().size(), 4U);
+}
+
 TEST(UnpackTest, RejectsZipWithTooManyEntries) {
   std::vector<ZipMember> members;
   members.reserve(5);

@@ -164,6 +164,44 @@ TEST_F(ConfigTest, ExampleConfigLoadsAndMatchesTheDefaults) {
   EXPECT_EQ(config->limits.max_mime_parts, limits.max_mime_parts);
   EXPECT_EQ(config->limits.max_text_bytes, limits.max_text_bytes);
   EXPECT_EQ(config->limits.max_records, limits.max_records);
+  EXPECT_EQ(config->limits.max_mime_depth, limits.max_mime_depth);
+  EXPECT_EQ(config->limits.max_envelope_inflated_bytes, limits.max_envelope_inflated_bytes);
+  EXPECT_EQ(config->limits.max_header_bytes, limits.max_header_bytes);
+  EXPECT_EQ(config->limits.max_xml_attributes, limits.max_xml_attributes);
+  EXPECT_EQ(config->limits.max_zip_entries, limits.max_zip_entries);
+  EXPECT_EQ(config->limits.max_nesting_depth, limits.max_nesting_depth);
+  EXPECT_EQ(config->limits.max_xml_depth, limits.max_xml_depth);
+  EXPECT_EQ(config->http.max_header_bytes, defaults.http.max_header_bytes);
+}
+
+TEST_F(ConfigTest, EveryLimitIsSetFromTheEnvironment) {
+  env_["DMARCD_LIMITS_MAX_MIME_DEPTH"] = "5";
+  env_["DMARCD_LIMITS_MAX_HEADER_BYTES"] = "65536";
+  env_["DMARCD_LIMITS_MAX_XML_ATTRIBUTES"] = "8";
+  env_["DMARCD_HTTP_MAX_HEADER_BYTES"] = "8192";
+  auto config = LoadConfig({}, Env());
+  ASSERT_TRUE(config) << config.error().ToString();
+  EXPECT_EQ(config->limits.max_mime_depth, 5);
+  EXPECT_EQ(config->limits.max_header_bytes, 65536u);
+  EXPECT_EQ(config->limits.max_xml_attributes, 8);
+  EXPECT_EQ(config->http.max_header_bytes, 8192u);
+}
+
+TEST_F(ConfigTest, LimitsThatWouldRefuseEveryReportAreErrors) {
+  for (const auto& [variable, message] :
+       {std::pair{"DMARCD_LIMITS_MAX_ZIP_ENTRIES", "limits.max_zip_entries must be above 0"},
+        std::pair{"DMARCD_LIMITS_MAX_MIME_DEPTH", "limits.max_mime_depth must be above 0"},
+        std::pair{"DMARCD_LIMITS_MAX_INFLATED_BYTES", "limits.max_inflated_bytes must be above 0"},
+        std::pair{"DMARCD_LIMITS_MAX_COMPRESSION_RATIO",
+                  "limits.max_compression_ratio must be above 1"},
+        std::pair{"DMARCD_HTTP_MAX_HEADER_BYTES",
+                  "http.max_header_bytes must be between 1024 and 1048576"}}) {
+    env_.clear();
+    env_[variable] = "0";
+    auto config = LoadConfig({}, Env());
+    ASSERT_FALSE(config) << variable;
+    EXPECT_EQ(config.error().message, message) << variable;
+  }
 }
 
 TEST(SplitListenTest, SplitsAddressAndPort) {
