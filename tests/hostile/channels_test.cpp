@@ -573,6 +573,54 @@ TEST_F(HostileChannelsTest, IngestFileAndStdin) {
   }
 }
 
+// Member names such as "../../../tmp/x.xml", "/tmp/x.xml", "C:/x.xml" and a
+// 300-level path are labels, never paths: the six reports inside are read
+// in memory, by `ingest` from a folder of its own and by an upload, and no
+// file of those names appears anywhere a path could have led.
+TEST_F(HostileChannelsTest, ZipMemberNamesNeverBecomePaths) {
+  const fs::path zip = kData / "parser/zip_slip/zip_path_traversal.zip";
+  const fs::path work = dir_ / "work/a/b/c/d";
+  fs::create_directories(work);
+  const fs::path before = fs::current_path();
+  fs::current_path(work);
+  const CommandRun run = Dmarcd({"ingest", "-v", "--db", db_.string(), zip.string()});
+  fs::current_path(before);
+  EXPECT_EQ(run.status, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("stored=6 duplicate=0 rejected=0 records=12"), std::string::npos)
+      << run.out;
+  EXPECT_EQ(Count("SELECT count(*) FROM reports WHERE report_id LIKE 'zipslip-0%'"), 6);
+
+  db_ = dir_ / "upload.db";
+  const CommandRun token =
+      Dmarcd({"token", "add", "uploader", "--scope", "ingest", "--db", db_.string()});
+  ASSERT_EQ(token.status, 0) << token.err;
+  token_ = token.out.substr(0, token.out.find('\n'));
+  StartServer();
+  const auto [status, body] = Http("POST", "/api/v1/reports", ReadFile(zip), "application/zip");
+  EXPECT_EQ(status, 201) << body;
+  const json::value answer = json::parse(body);
+  const json::array& parts = answer.at("parts").as_array();
+  ASSERT_EQ(parts.size(), 6u) << body;
+  for (const json::value& part : parts) EXPECT_EQ(part.at("status").as_string(), "stored");
+
+  // Where the names point from the ingest's folder, the server's and /.
+  std::vector<fs::path> places = {fs::path("/"), fs::path("/tmp"), before};
+  for (fs::path up = work; up != dir_.parent_path(); up = up.parent_path()) places.push_back(up);
+  for (const fs::path& place : places) {
+    for (const char* name :
+         {"dmarc_zip_slip.xml", "dmarc_zip_absolute.xml", "dmarc_zip_backslash.xml",
+          "dmarc_zip_middle.xml", "dmarc_zip_drive.xml", "C:", "reports", "a/a/a"}) {
+      EXPECT_FALSE(fs::exists(place / name)) << (place / name);
+    }
+  }
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir_, ec); it != fs::end(it); ++it) {
+    EXPECT_EQ(it->path().filename().string().rfind("dmarc_zip_", 0), std::string::npos)
+        << it->path();
+    EXPECT_NE(it->path().filename(), "deep.xml") << it->path();
+  }
+}
+
 // Each file POSTed to a running `dmarcd serve` with its Content-Type, then
 // /healthz, then a control report; last the 10 GiB bomb.
 TEST_F(HostileChannelsTest, HttpUpload) {
