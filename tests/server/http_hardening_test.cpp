@@ -94,6 +94,16 @@ TEST_F(HttpHardeningTest, OversizedHeaderIsRefusedWith431AndClosed) {
   EXPECT_EQ(StatusOf(Exchange(serve_.Port(), Get("/healthz"))), 200);
 }
 
+TEST_F(HttpHardeningTest, HeaderCapComesFromTheConfiguration) {
+  StartWith({{"DMARCD_HTTP_MAX_HEADER_BYTES", "2048"}});
+  const std::string padding(3000, 'a');
+  const std::string refused =
+      Exchange(serve_.Port(), Get("/healthz", "X-Pad: " + padding + "\r\n"));
+  EXPECT_EQ(StatusOf(refused), 431) << refused.substr(0, 200);
+  const std::string small = Exchange(serve_.Port(), Get("/healthz", "X-Pad: aaaa\r\n"));
+  EXPECT_EQ(StatusOf(small), 200) << small.substr(0, 200);
+}
+
 TEST_F(HttpHardeningTest, UnauthenticatedUploadsAre401AndStoreNothing) {
   const std::string token = serve_.AddToken("ci", "ingest");
   StartWith();
@@ -237,6 +247,8 @@ TEST_F(HttpHardeningTest, NoCorsHeadersAndEveryPageHasCspAndNosniff) {
       Exchange(serve_.Port(), Get("/index.html")),
       Exchange(serve_.Port(), Get("/no-such-page")),
       Exchange(serve_.Port(), Get("/healthz", origin)),
+      Exchange(serve_.Port(), Get("/app.js")),
+      Exchange(serve_.Port(), Get("/style.css")),
   };
   int pages = 0;
   for (const std::string& response : responses) {
@@ -252,11 +264,14 @@ TEST_F(HttpHardeningTest, NoCorsHeadersAndEveryPageHasCspAndNosniff) {
       // No inline script: the policy names script-src without 'unsafe-inline'.
       const size_t csp = head.find("Content-Security-Policy: ");
       const std::string policy = head.substr(csp, head.find("\r\n", csp) - csp);
-      const size_t script = policy.find("script-src");
-      const std::string script_src = script == std::string::npos
-                                         ? ""
-                                         : policy.substr(script, policy.find(';', script) - script);
-      EXPECT_EQ(script_src.find("unsafe-inline"), std::string::npos) << policy;
+      // script-src, or default-src where it is absent (CSP 3 section 6.1.1),
+      // allows scripts from dmarcd's own files or none at all.
+      size_t script = policy.find("script-src ");
+      if (script == std::string::npos) script = policy.find("default-src ");
+      ASSERT_NE(script, std::string::npos) << policy;
+      const size_t sources = policy.find(' ', script) + 1;
+      const std::string allowed = policy.substr(sources, policy.find(';', sources) - sources);
+      EXPECT_TRUE(allowed == "'self'" || allowed == "'none'") << policy;
     }
   }
   EXPECT_GE(pages, 2);
@@ -293,12 +308,18 @@ std::string Source(int n) { return "127.0.0." + std::to_string(2 + n); }
 
 TEST_F(HttpHardeningTest, SlowClientsDoNotDelayOthersAndAreClosedByTheHeaderDeadline) {
   RaiseOwnFileLimit();
-  StartWith(ShortDeadlines());
-  // 60 slow-loris connections from 15 addresses, 4 each (the cap).
+  // A header deadline of 3 s leaves time to open all of them first.
+  std::map<std::string, std::string> env = ShortDeadlines();
+  env["DMARCD_HTTP_HEADER_TIMEOUT"] = "3";
+  env["DMARCD_HTTP_REQUEST_TIMEOUT"] = "4";
+  StartWith(env);
+  // 1,000 slow-loris connections from 250 addresses, 4 each (the cap).
+  constexpr int kSlow = 1000;
   std::vector<RawClient> slow;
-  for (int i = 0; i < 60; ++i) {
+  slow.reserve(kSlow);
+  for (int i = 0; i < kSlow; ++i) {
     slow.emplace_back(serve_.Port(), Source(i / 4));
-    ASSERT_TRUE(slow.back().Connected());
+    ASSERT_TRUE(slow.back().Connected()) << i;
     slow.back().Send("GET /api/v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");
   }
   const auto opened = Clock::now();
@@ -308,8 +329,8 @@ TEST_F(HttpHardeningTest, SlowClientsDoNotDelayOthersAndAreClosedByTheHeaderDead
   const std::string normal = Exchange(serve_.Port(), Get("/api/v1/reports"));
   const double latency = SecondsSince(start);
   EXPECT_EQ(StatusOf(normal), 200) << normal;
-  EXPECT_LT(latency, 0.9);  // well inside the 1 s header deadline of the slow ones
-  std::printf("normal request among 60 slow-loris connections: %.3f s\n", latency);
+  EXPECT_LT(latency, 2.0);  // well inside the 3 s header deadline of the slow ones
+  std::printf("normal request among %d slow-loris connections: %.3f s\n", kSlow, latency);
 
   // One byte every 200 ms keeps none of them alive past the header deadline.
   for (int round = 0; round < 3; ++round) {
@@ -319,14 +340,16 @@ TEST_F(HttpHardeningTest, SlowClientsDoNotDelayOthersAndAreClosedByTheHeaderDead
   int closed_count = 0;
   for (RawClient& client : slow) {
     bool closed = false;
-    const std::string answer = client.ReadAll(milliseconds(3000), &closed);
+    const std::string answer = client.ReadAll(milliseconds(5000), &closed);
     EXPECT_TRUE(answer.empty()) << answer;  // closed without an answer
     if (closed) ++closed_count;
   }
-  EXPECT_EQ(closed_count, 60);
+  EXPECT_EQ(closed_count, kSlow);
   const double all_closed = SecondsSince(opened);
-  EXPECT_GE(all_closed, 0.9);
-  EXPECT_LT(all_closed, 4.0);
+  EXPECT_GE(all_closed, 2.5);
+  EXPECT_LT(all_closed, 10.0);
+  // And the server still answers.
+  EXPECT_EQ(StatusOf(Exchange(serve_.Port(), Get("/healthz"))), 200);
 }
 
 TEST_F(HttpHardeningTest, PerClientCapRefusesConnectionsAboveIt) {
