@@ -5,6 +5,7 @@
 #include <boost/url.hpp>
 #include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <exception>
 #include <limits>
 #include <map>
@@ -106,13 +107,15 @@ Result<Query> ParseQuery(const HttpRequest& request, const boost::urls::url_view
 
   for (const auto& param : url.params()) {
     // An empty piece ("?", "a=1&&b=2") or an empty value ("domain=", what a
-    // form sends for a field left blank) means the parameter is absent.
-    if (param.value.empty()) continue;
+    // form sends for a field left blank) means the parameter is absent, but
+    // an unknown name is refused even without a value.
     const std::string key(param.key);
     const std::string value(param.value);
+    if (key.empty() && value.empty()) continue;
     if (allowed.count(key) == 0) {
       return MakeError(ErrorCode::kInvalidArgument, "unknown parameter '" + key + "'");
     }
+    if (value.empty()) continue;
     if (!seen.insert(key).second) {
       return MakeError(ErrorCode::kInvalidArgument, "parameter '" + key + "' given twice");
     }
@@ -372,6 +375,13 @@ std::string CsvText(const json::value& value) {
       return std::string(value.as_string());
     case json::kind::array:
       return CsvJoined(value.as_array());
+    case json::kind::double_: {
+      // Boost.JSON writes doubles as "2.5E-1"; a spreadsheet reads "0.25"
+      // more easily, and six significant digits are plenty for a rate.
+      char text[32];
+      std::snprintf(text, sizeof(text), "%.6g", value.as_double());
+      return text;
+    }
     default:
       // Numbers and booleans as JSON writes them.
       return json::serialize(value);
@@ -438,6 +448,15 @@ json::object SourceJson(const storage::SourceRow& s) {
   // policy_evaluated fails DMARC exactly when neither identifier passed
   // aligned (RFC 7489 section 6.6.2).
   o["fail_both"] = s.figures.messages - s.figures.dmarc_pass;
+  // Shares of the source's messages, weighted by message count as the
+  // report's own counts are; null for a source with no messages.
+  auto rate = [&s](uint64_t part) -> json::value {
+    if (s.figures.messages == 0) return nullptr;
+    return static_cast<double>(part) / static_cast<double>(s.figures.messages);
+  };
+  o["dmarc_pass_rate"] = rate(s.figures.dmarc_pass);
+  o["dkim_aligned_pass_rate"] = rate(s.figures.dkim_aligned_pass);
+  o["spf_aligned_pass_rate"] = rate(s.figures.spf_aligned_pass);
   o["header_from"] = StringArray(s.header_from);
   o["dkim_domains"] = StringArray(s.dkim_domains);
   o["spf_domains"] = StringArray(s.spf_domains);
@@ -676,8 +695,9 @@ HttpResponse HandleSources(const RouteContext& c) {
   json::array items;
   for (const auto& source : page->items) items.emplace_back(SourceJson(source));
   std::vector<std::string> columns = WithFigures({"source_ip", "reverse_dns"});
-  columns.insert(columns.end(), {"fail_both", "header_from", "dkim_domains", "spf_domains",
-                                 "reports", "first_seen", "last_seen"});
+  columns.insert(columns.end(), {"fail_both", "dmarc_pass_rate", "dkim_aligned_pass_rate",
+                                 "spf_aligned_pass_rate", "header_from", "dkim_domains",
+                                 "spf_domains", "reports", "first_seen", "last_seen"});
   return ListResponse(*query, std::move(items), page->total, columns);
 }
 

@@ -220,6 +220,12 @@ TEST_F(ApiRoutesTest, SourcesAreSortedFilteredAndPaged) {
   EXPECT_EQ(json::serialize(first.at("spf_domains")), R"(["jmap.bounce.topicbox.com"])");
   const json::object& ses = items.at(3).as_object();
   EXPECT_EQ(Int(ses.at("dmarc_pass")), 1);
+  EXPECT_DOUBLE_EQ(first.at("dmarc_pass_rate").as_double(), 0.0);
+  EXPECT_DOUBLE_EQ(ses.at("dmarc_pass_rate").as_double(),
+                   1.0 / static_cast<double>(Int(ses.at("messages"))));
+  EXPECT_DOUBLE_EQ(ses.at("dkim_aligned_pass_rate").as_double(),
+                   static_cast<double>(Int(ses.at("dkim_aligned_pass"))) /
+                       static_cast<double>(Int(ses.at("messages"))));
   EXPECT_EQ(json::serialize(ses.at("dkim_domains")), R"(["amazonses.com","stalw.art"])");
 
   json::object pass = Json("/api/v1/sources?domain=stalw.art&result=pass");
@@ -409,14 +415,16 @@ TEST_F(ApiRoutesTest, TablesAnswerCsv) {
   EXPECT_EQ(header,
             "source_ip,reverse_dns,messages,dmarc_pass,dmarc_fail,dkim_aligned_pass,"
             "spf_aligned_pass,disposition_none,disposition_quarantine,disposition_reject,"
-            "fail_both,header_from,dkim_domains,spf_domains,reports,first_seen,last_seen\r");
+            "fail_both,dmarc_pass_rate,dkim_aligned_pass_rate,spf_aligned_pass_rate,"
+            "header_from,dkim_domains,spf_domains,reports,first_seen,last_seen\r");
   std::string row;
   std::vector<std::string> rows;
   while (std::getline(lines, row)) rows.push_back(row);
   ASSERT_EQ(rows.size(), 4u);
-  EXPECT_EQ(rows.back(),
-            "54.240.8.13,,1,1,0,1,0,1,0,0,0,stalw.art,amazonses.com;stalw.art,amazonses.com,1,"
-            "2022-11-02T00:00:00Z,2022-11-02T23:59:59Z\r");
+  EXPECT_EQ(
+      rows.back(),
+      "54.240.8.13,,1,1,0,1,0,1,0,0,0,1,1,0,stalw.art,amazonses.com;stalw.art,amazonses.com,1,"
+      "2022-11-02T00:00:00Z,2022-11-02T23:59:59Z\r");
 
   HttpResponse reporters = Call("/api/v1/reporters?domain=stalw.art", {{"accept", "text/csv"}});
   EXPECT_EQ(reporters.content_type, "text/csv; charset=utf-8");

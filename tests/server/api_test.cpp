@@ -143,6 +143,8 @@ TEST_F(ApiTest, EmptyQueryParametersCountAsAbsent) {
   }
   // A value still has to be right, and a name still has to be known.
   ExpectBadParameter("/api/v1/summary?domain=&colour=blue", "unknown parameter 'colour'");
+  ExpectBadParameter("/api/v1/summary?colour=", "unknown parameter 'colour'");
+  ExpectBadParameter("/api/v1/summary?domain&colour", "unknown parameter 'colour'");
 }
 
 TEST_F(ApiTest, ListsReportsWithFiltersAndPaging) {
