@@ -14,10 +14,16 @@ packages=(
   clang clang-format clang-tidy
   nodejs npm curl python3 time
 )
-if [[ "${1:-}" == "--test" ]]; then
-  # libclang-rt-14-dev: libFuzzer and the sanitizer runtimes for clang.
-  packages+=(chromium dovecot-imapd openssl libclang-rt-14-dev)
-fi
+case "${1:-}" in
+  --test)
+    # libclang-rt-14-dev: libFuzzer and the sanitizer runtimes for clang.
+    packages+=(chromium dovecot-imapd openssl libclang-rt-14-dev) ;;
+  --bench)
+    # wrk: bench/dashboard_bench.sh's load; dovecot-imapd: bench/imap_poll.sh.
+    packages+=(wrk dovecot-imapd openssl) ;;
+  "") ;;
+  *) echo "usage: $0 [--test | --bench]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
