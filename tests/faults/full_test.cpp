@@ -186,7 +186,7 @@ TEST(DatabaseFullTest, RealFilesystemFillsUpAndIngestResumesWhenSpaceIsFreed) {
   const fs::path db = mount_point / "dmarcd.db";
   const std::string token = AddIngestToken(db, dir.Path());
   // Space an operator can free later.
-  WriteFile(mount_point / "ballast", std::string(256 * 1024, 'x'));
+  WriteFile(mount_point / "ballast", std::string(size_t{256} * 1024, 'x'));
   ASSERT_TRUE(GenerateReports(dir.Path() / "reports", 60, 40, "xml", "tmpfs-upload"));
   const std::vector<fs::path> files = Files(dir.Path() / "reports");
   Server server(db, dir.Path());
