@@ -269,6 +269,7 @@ TEST(UnpackTest, StopsAZipBombByRatioAndSize) {
 TEST(UnpackTest, StopsAtTheInflatedBudgetOfTheWholeEnvelope) {
   const std::string xml = ReportXml("m", 40);
   std::vector<ZipMember> members;
+  members.reserve(4);
   for (int i = 0; i < 4; ++i) {
     members.push_back(
         {"r" + std::to_string(i) + ".xml.gz", Gzip(ReportXml(std::to_string(i), 40))});
