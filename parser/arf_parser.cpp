@@ -437,6 +437,25 @@ std::string FailureReport::Domain() const {
   return Lower(domain.substr(0, end));
 }
 
+// The returned message is kept, and written back by WriteFailureReport as
+// the message/rfc822 part of a multipart/report: there it must still pass
+// the caps that ParseFailureReport applies, one level deeper and three
+// parts on. Inside a garbled email a part can hide multiparts that it holds
+// once it stands on its own (found by fuzz_arf), so it is measured alone.
+Result<void> CheckReturnedShape(const FailureReport& report) {
+  if (!report.returned_part_type) return {};
+  std::string returned = report.headers;
+  if (!returned.empty() && returned.back() != '\n') returned += "\r\n";
+  returned += "\r\n";
+  if (report.body) returned += *report.body;
+  Limits limits;
+  limits.max_mime_depth -= 1;
+  limits.max_mime_parts -= 4;
+  auto shape = ScanMimeShape(returned, limits);
+  if (shape) return {};
+  return MakeError(shape.error().code, "the returned message: " + shape.error().message);
+}
+
 Result<FailureReport> ParseFailureReport(std::string_view email) {
   EnsureGmime();
   // GMime would build the whole tree of a hostile email first (see
@@ -481,6 +500,7 @@ Result<FailureReport> ParseFailureReport(std::string_view email) {
     std::string text = PartBody(parts.texts.back(), report.warnings);
     if (auto block = FindHeaderBlock(text)) ReadReturned(*block, "text/plain", true, report);
   }
+  if (auto kept = CheckReturnedShape(report); !kept) return tl::unexpected(kept.error());
   return report;
 }
 

@@ -277,6 +277,19 @@ TEST(ArfParserTest, Issue6NulByteInAFieldDoesNotCutTheWrittenReport) {
   EXPECT_EQ(again->headers, original->headers);
 }
 
+// Found by fuzz_arf: a garbled report whose returned message, once it stood
+// alone as the message/rfc822 part WriteFailureReport writes, held
+// multiparts nested past the cap, so the copy dmarcd keeps could not be read
+// again. The returned message is now measured alone at the first read.
+TEST(ArfParserTest, Issue6ReturnedMessageIsHeldToTheCapsItMeetsWhenWritten) {
+  auto report = ParseFailureReport(
+      ReadFile(DataDir() / "parser" / "fuzz" / "arf_returned_message_nested_too_deep.eml"));
+  ASSERT_FALSE(report);
+  EXPECT_EQ(report.error().code, ErrorCode::kTooDeep);
+  EXPECT_EQ(report.error().message,
+            "the returned message: email has multiparts nested deeper than 9 levels");
+}
+
 TEST(ArfPipelineTest, RoutesEveryCorpusFile) {
   int failures = 0;
   int rejected = 0;
