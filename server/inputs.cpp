@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <system_error>
 
 namespace dmarcd::server {
@@ -24,8 +25,14 @@ bool IsMaildirTmp(const fs::path& path) {
   return fs::is_directory(parent / "cur", ec) || fs::is_directory(parent / "new", ec);
 }
 
-Result<void> Walk(const fs::path& folder, std::vector<std::string>& out) {
+// `visited` holds the canonical paths of the folders read so far: a link
+// back up the tree ("loop -> ..") or a second link to one folder is read
+// once, not until the path grows too long.
+Result<void> Walk(const fs::path& folder, std::vector<std::string>& out,
+                  std::set<fs::path>& visited) {
   std::error_code ec;
+  const fs::path real = fs::canonical(folder, ec);
+  if (!ec && !visited.insert(real).second) return {};
   std::vector<fs::path> entries;
   for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
     entries.push_back(it->path());
@@ -38,7 +45,7 @@ Result<void> Walk(const fs::path& folder, std::vector<std::string>& out) {
     if (IsHidden(entry)) continue;
     if (fs::is_directory(entry, ec)) {
       if (IsMaildirTmp(entry)) continue;
-      if (auto r = Walk(entry, out); !r) return r;
+      if (auto r = Walk(entry, out, visited); !r) return r;
     } else if (fs::is_regular_file(entry, ec)) {
       out.push_back(entry.string());
     }
@@ -54,10 +61,11 @@ bool StartsWith(std::string_view text, std::string_view prefix) {
 
 Result<std::vector<std::string>> CollectInputs(const std::vector<std::string>& paths) {
   std::vector<std::string> files;
+  std::set<fs::path> visited;
   for (const std::string& path : paths) {
     std::error_code ec;
     if (path != "-" && fs::is_directory(path, ec)) {
-      if (auto r = Walk(path, files); !r) return tl::unexpected(r.error());
+      if (auto r = Walk(path, files, visited); !r) return tl::unexpected(r.error());
     } else if (path == "-" || fs::exists(path, ec)) {
       files.push_back(path);
     } else {

@@ -60,6 +60,26 @@ TEST(CollectInputsTest, WalksFoldersSortedSkippingHiddenAndMaildirTmp) {
   fs::remove_all(root);
 }
 
+TEST(CollectInputsTest, ReadsEachFolderOnceThroughLinksAndLoops) {
+  namespace fs = std::filesystem;
+  const fs::path root =
+      fs::temp_directory_path() / ("dmarcd-inputs-loop-" + std::to_string(std::random_device{}()));
+  fs::create_directories(root / "reports");
+  for (const char* file : {"reports/a.xml", "reports/b.xml", "c.xml"}) {
+    std::ofstream(root / file) << "x";
+  }
+  fs::create_directory_symlink("..", root / "reports/up");         // a loop
+  fs::create_directory_symlink("reports", root / "same-reports");  // a second way in
+
+  auto inputs = CollectInputs({root.string()});
+  ASSERT_TRUE(inputs) << inputs.error().ToString();
+  const std::vector<std::string> expected = {(root / "c.xml").string(),
+                                             (root / "reports/a.xml").string(),
+                                             (root / "reports/b.xml").string()};
+  EXPECT_EQ(*inputs, expected);
+  fs::remove_all(root);
+}
+
 TEST(FileSourceTest, ReadsTheFileAgainAfterEachRewind) {
   const std::filesystem::path path =
       std::filesystem::temp_directory_path() /
