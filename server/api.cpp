@@ -390,11 +390,15 @@ std::string CsvText(const json::value& value) {
 
 constexpr std::array<const char*, 3> kDispositions = {"none", "quarantine", "reject"};
 
+// A column of figures' dispositions ({"none": N, ...} in JSON), written as
+// one CSV column per disposition; a record's "disposition" is one string.
+constexpr const char* kDispositionCounts = "disposition_*";
+
 HttpResponse CsvResponse(const json::array& items, const std::vector<std::string>& columns) {
   std::vector<std::string> header;
   for (const std::string& column : columns) {
-    if (column == "disposition") {
-      for (const char* kind : kDispositions) header.push_back(column + "_" + kind);
+    if (column == kDispositionCounts) {
+      for (const char* kind : kDispositions) header.push_back(std::string("disposition_") + kind);
     } else {
       header.push_back(column);
     }
@@ -405,8 +409,8 @@ HttpResponse CsvResponse(const json::array& items, const std::vector<std::string
     cells.clear();
     const json::object& object = item.as_object();
     for (const std::string& column : columns) {
-      const json::value* value = object.if_contains(column);
-      if (column == "disposition") {
+      if (column == kDispositionCounts) {
+        const json::value* value = object.if_contains("disposition");
         for (const char* kind : kDispositions) {
           const json::value* count = value != nullptr && value->is_object()
                                          ? value->as_object().if_contains(kind)
@@ -414,6 +418,7 @@ HttpResponse CsvResponse(const json::array& items, const std::vector<std::string
           cells.push_back(count != nullptr ? CsvText(*count) : "");
         }
       } else {
+        const json::value* value = object.if_contains(column);
         cells.push_back(value != nullptr ? CsvText(*value) : "");
       }
     }
@@ -425,8 +430,9 @@ HttpResponse CsvResponse(const json::array& items, const std::vector<std::string
   return response;
 }
 
-const std::vector<std::string> kFigureColumns = {
-    "messages", "dmarc_pass", "dmarc_fail", "dkim_aligned_pass", "spf_aligned_pass", "disposition"};
+const std::vector<std::string> kFigureColumns = {"messages",         "dmarc_pass",
+                                                 "dmarc_fail",       "dkim_aligned_pass",
+                                                 "spf_aligned_pass", kDispositionCounts};
 
 std::vector<std::string> WithFigures(std::vector<std::string> columns) {
   columns.insert(columns.end(), kFigureColumns.begin(), kFigureColumns.end());

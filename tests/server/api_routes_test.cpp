@@ -450,6 +450,31 @@ TEST_F(ApiRoutesTest, TablesAnswerCsv) {
   EXPECT_NE(records.body.find("stalw.art:kvoujh5guu2jpweurhpt2ioscpkpukc3:pass;amazonses.com:"),
             std::string::npos)
       << records.body;
+  // A record's disposition is one column with its value, as in the JSON.
+  for (const std::string& target :
+       {std::string("/api/v1/sources/54.240.8.13/records?format=csv"),
+        "/api/v1/reports/" + std::to_string(FastmailId()) + "?format=csv"}) {
+    std::istringstream csv(Call(target).body);
+    std::string head;
+    std::string first;
+    std::getline(csv, head);
+    std::getline(csv, first);
+    auto cells = [](const std::string& line) {
+      std::vector<std::string> out(1);
+      for (char ch : line) {
+        if (ch == ',') {
+          out.emplace_back();
+        } else if (ch != '\r') {
+          out.back().push_back(ch);
+        }
+      }
+      return out;
+    };
+    const std::vector<std::string> names = cells(head);
+    const auto column = std::find(names.begin(), names.end(), "disposition");
+    ASSERT_NE(column, names.end()) << target << ": " << head;
+    EXPECT_EQ(cells(first).at(column - names.begin()), "none") << target << ": " << first;
+  }
   ExpectBadParameter("/api/v1/sources?format=xml", "parameter 'format'");
 }
 
