@@ -722,7 +722,8 @@
                                `${kind} ${kNumber.format(n)}`));
     }
     if (parts.length === 0) return el('td', {class: 'muted'}, 'none');
-    return el('td', {class: 'badges'}, ...parts);
+    // The flex box sits inside the cell: a flex <td> leaves the table's row.
+    return el('td', {}, el('div', {class: 'badges'}, ...parts));
   }
 
   function sourceRow(state, s) {
