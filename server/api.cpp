@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "parser/pipeline.hpp"
+#include "parser/report_values.hpp"
 #include "server/api_params.hpp"
 #include "server/csv.hpp"
 #include "server/failure_api.hpp"
@@ -710,8 +711,15 @@ HttpResponse HandleSources(const RouteContext& c) {
 HttpResponse HandleSourceRecords(const RouteContext& c) {
   auto query = ParseQuery(c.request, c.url, {"domain", "from", "to", "limit", "offset", "format"});
   if (!query) return FromError(query.error());
+  // Stored addresses are canonical (parser::CanonicalIp), so the one asked
+  // for is too: "2001:DB8:0::25" finds 2001:db8::25.
+  const std::optional<std::string> ip = parser::CanonicalIp(c.segments.at(0));
+  if (!ip) {
+    return FromError(Error(ErrorCode::kInvalidArgument,
+                           "'" + c.segments.at(0) + "' is not an IPv4 or IPv6 address"));
+  }
   auto lease = c.readers.Acquire();
-  auto page = lease.Reader().SourceRecords(c.segments.at(0), query->filter, query->page);
+  auto page = lease.Reader().SourceRecords(*ip, query->filter, query->page);
   if (!page) return FromError(page.error());
   json::array items;
   for (const auto& row : page->items) items.emplace_back(SourceRecordJson(row));
@@ -777,7 +785,13 @@ HttpResponse HandleReports(const RouteContext& c) {
                           {"domain", "from", "to", "source_ip", "limit", "offset", "format"});
   if (!query) return FromError(query.error());
   std::optional<std::string> source_ip;
-  if (auto it = query->extra.find("source_ip"); it != query->extra.end()) source_ip = it->second;
+  if (auto it = query->extra.find("source_ip"); it != query->extra.end()) {
+    source_ip = parser::CanonicalIp(it->second);
+    if (!source_ip) {
+      return FromError(Error(ErrorCode::kInvalidArgument,
+                             "parameter 'source_ip': expected an IPv4 or IPv6 address"));
+    }
+  }
   auto lease = c.readers.Acquire();
   auto page = lease.Reader().Reports(query->filter, query->page, source_ip);
   if (!page) return FromError(page.error());

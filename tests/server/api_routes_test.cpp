@@ -366,6 +366,8 @@ TEST_F(ApiRoutesTest, ReportsBySourceAndReportRecordsPaged) {
   EXPECT_EQ(Int(Json("/api/v1/reports?domain=stalw.art&source_ip=54.240.8.13").at("total")), 1);
   EXPECT_EQ(Int(Json("/api/v1/reports?source_ip=54.240.8.13").at("total")), 1);
   EXPECT_EQ(Int(Json("/api/v1/reports?source_ip=192.0.2.254").at("total")), 0);
+  // Asked for in another spelling, an address still finds its canonical form.
+  EXPECT_EQ(Int(Json("/api/v1/reports?source_ip=%5B54.240.8.13%5D").at("total")), 1);
 
   const std::string report = "/api/v1/reports/" + std::to_string(FastmailId());
   json::object page = Json(report + "?limit=2");
@@ -490,6 +492,9 @@ TEST_F(ApiRoutesTest, RejectsUnknownParametersAndBadValuesNamingThem) {
   ExpectBadParameter("/api/v1/sources?source_ip=1.2.3.4", "unknown parameter 'source_ip'");
   ExpectBadParameter("/api/v1/sources?from=2025-02-30", "parameter 'from'");
   ExpectBadParameter("/api/v1/sources/1.2.3.4/records?result=fail", "unknown parameter 'result'");
+  ExpectBadParameter("/api/v1/sources/not-an-ip/records", "'not-an-ip' is not an IPv4 or IPv6");
+  ExpectBadParameter("/api/v1/reports?source_ip=bogus", "parameter 'source_ip'");
+  ExpectBadParameter("/api/v1/reports?source_ip=1.2.3", "parameter 'source_ip'");
   ExpectBadParameter("/api/v1/reporters?limit=0", "parameter 'limit'");
   ExpectBadParameter("/api/v1/policy?domain=stalw.art&from=2022-01-01", "unknown parameter 'from'");
   ExpectBadParameter("/api/v1/openapi.json?x=1", "unknown parameter 'x'");
