@@ -107,19 +107,11 @@ Result<Query> ParseQuery(const HttpRequest& request, const boost::urls::url_view
   std::set<std::string> seen;
 
   for (const auto& param : url.params()) {
-    // An empty piece ("?", "a=1&&b=2") or an empty value ("domain=", what a
-    // form sends for a field left blank) means the parameter is absent, but
-    // an unknown name is refused even without a value.
     const std::string key(param.key);
     const std::string value(param.value);
-    if (key.empty() && value.empty()) continue;
-    if (allowed.count(key) == 0) {
-      return MakeError(ErrorCode::kInvalidArgument, "unknown parameter '" + key + "'");
-    }
-    if (value.empty()) continue;
-    if (!seen.insert(key).second) {
-      return MakeError(ErrorCode::kInvalidArgument, "parameter '" + key + "' given twice");
-    }
+    auto accepted = AcceptParam(key, value, allowed, seen);
+    if (!accepted) return tl::unexpected(accepted.error());
+    if (!*accepted) continue;
 
     if (key == "domain") {
       query.filter.domain = LowerDomain(value);
@@ -786,11 +778,9 @@ HttpResponse HandleReports(const RouteContext& c) {
   if (!query) return FromError(query.error());
   std::optional<std::string> source_ip;
   if (auto it = query->extra.find("source_ip"); it != query->extra.end()) {
-    source_ip = parser::CanonicalIp(it->second);
-    if (!source_ip) {
-      return FromError(Error(ErrorCode::kInvalidArgument,
-                             "parameter 'source_ip': expected an IPv4 or IPv6 address"));
-    }
+    auto ip = ParseIpParam("source_ip", it->second);
+    if (!ip) return FromError(ip.error());
+    source_ip = std::move(*ip);
   }
   auto lease = c.readers.Acquire();
   auto page = lease.Reader().Reports(query->filter, query->page, source_ip);

@@ -3,9 +3,30 @@
 #include <cctype>
 #include <charconv>
 
+#include "parser/report_values.hpp"
 #include "server/iso_time.hpp"
 
 namespace dmarcd::server {
+
+Result<bool> AcceptParam(const std::string& key, const std::string& value,
+                         const std::set<std::string>& allowed, std::set<std::string>& seen) {
+  if (key.empty() && value.empty()) return false;
+  if (allowed.count(key) == 0) {
+    return MakeError(ErrorCode::kInvalidArgument, "unknown parameter '" + key + "'");
+  }
+  if (value.empty()) return false;
+  if (!seen.insert(key).second) {
+    return MakeError(ErrorCode::kInvalidArgument, "parameter '" + key + "' given twice");
+  }
+  return true;
+}
+
+Result<std::string> ParseIpParam(const std::string& name, const std::string& text) {
+  auto ip = parser::CanonicalIp(text);
+  if (ip) return *ip;
+  return MakeError(ErrorCode::kInvalidArgument,
+                   "parameter '" + name + "': expected an IPv4 or IPv6 address");
+}
 
 Result<int64_t> ParseIntegerParam(const std::string& name, const std::string& text, int64_t min,
                                   int64_t max) {

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,19 @@ namespace dmarcd::server {
 
 inline constexpr int64_t kDefaultLimit = 100;
 inline constexpr int64_t kMaxLimit = 1000;
+
+// One piece `key=value` of a query string. kInvalidArgument for a name not
+// in `allowed`, even without a value, and for one already in `seen`; false
+// when the piece counts as absent (an empty piece, or an empty value: what
+// a form sends for a field left blank); true when the route reads it, and
+// then `key` is added to `seen`.
+Result<bool> AcceptParam(const std::string& key, const std::string& value,
+                         const std::set<std::string>& allowed, std::set<std::string>& seen);
+
+// An IPv4 or IPv6 address in the canonical text the parser stores
+// (parser::CanonicalIp), so that a filter finds it however it is spelt;
+// kInvalidArgument naming the parameter otherwise.
+Result<std::string> ParseIpParam(const std::string& name, const std::string& text);
 
 // A whole decimal integer within [min, max]; kInvalidArgument naming the
 // parameter otherwise.

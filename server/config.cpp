@@ -7,6 +7,9 @@
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
+#include <initializer_list>
+#include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -233,28 +236,40 @@ Result<void> ApplyFile(Config& config, const std::string& path, const EnvLookup&
   return {};
 }
 
+// The first of `settings` (name, value) that is not above 0, as an error
+// naming "section.name".
+template <typename T>
+Result<void> AllAboveZero(std::string_view section,
+                          std::initializer_list<std::pair<const char*, T>> settings) {
+  for (const auto& [name, value] : settings) {
+    if (value < T{1}) {
+      return MakeError(ErrorCode::kConfig, std::string(section) + "." + name + " must be above 0");
+    }
+  }
+  return {};
+}
+
 // A cap of 0 would refuse every report; a ratio of 1 or less every
 // compressed one.
 Result<void> ValidateLimits(const parser::Limits& l) {
-  for (const auto& [name, value] :
-       {std::pair{"max_envelope_bytes", l.max_envelope_bytes},
-        std::pair{"max_inflated_bytes", l.max_inflated_bytes},
-        std::pair{"max_envelope_inflated_bytes", l.max_envelope_inflated_bytes},
-        std::pair{"max_header_bytes", l.max_header_bytes},
-        std::pair{"max_text_bytes", l.max_text_bytes}, std::pair{"max_records", l.max_records}}) {
-    if (value == 0) {
-      return MakeError(ErrorCode::kConfig, std::string("limits.") + name + " must be above 0");
-    }
+  if (auto bytes = AllAboveZero<uint64_t>(
+          "limits", {{"max_envelope_bytes", l.max_envelope_bytes},
+                     {"max_inflated_bytes", l.max_inflated_bytes},
+                     {"max_envelope_inflated_bytes", l.max_envelope_inflated_bytes},
+                     {"max_header_bytes", l.max_header_bytes},
+                     {"max_text_bytes", l.max_text_bytes},
+                     {"max_records", l.max_records}});
+      !bytes) {
+    return bytes;
   }
-  for (const auto& [name, value] :
-       {std::pair{"max_zip_entries", l.max_zip_entries},
-        std::pair{"max_nesting_depth", l.max_nesting_depth},
-        std::pair{"max_mime_parts", l.max_mime_parts},
-        std::pair{"max_mime_depth", l.max_mime_depth}, std::pair{"max_xml_depth", l.max_xml_depth},
-        std::pair{"max_xml_attributes", l.max_xml_attributes}}) {
-    if (value < 1) {
-      return MakeError(ErrorCode::kConfig, std::string("limits.") + name + " must be above 0");
-    }
+  if (auto counts = AllAboveZero<int>("limits", {{"max_zip_entries", l.max_zip_entries},
+                                                 {"max_nesting_depth", l.max_nesting_depth},
+                                                 {"max_mime_parts", l.max_mime_parts},
+                                                 {"max_mime_depth", l.max_mime_depth},
+                                                 {"max_xml_depth", l.max_xml_depth},
+                                                 {"max_xml_attributes", l.max_xml_attributes}});
+      !counts) {
+    return counts;
   }
   if (!(l.max_compression_ratio > 1.0)) {
     return MakeError(ErrorCode::kConfig, "limits.max_compression_ratio must be above 1");
@@ -285,14 +300,14 @@ Result<void> Validate(const Config& config) {
   if (config.http.tls_cert.empty() != config.http.tls_key.empty()) {
     return MakeError(ErrorCode::kConfig, "http.tls_cert and http.tls_key go together: set both");
   }
-  for (const auto& [name, value] :
-       {std::pair{"header_timeout", config.http.header_timeout},
-        std::pair{"request_timeout", config.http.request_timeout},
-        std::pair{"idle_timeout", config.http.idle_timeout},
-        std::pair{"max_connections", config.http.max_connections},
-        std::pair{"max_connections_per_client", config.http.max_connections_per_client}}) {
-    if (value < 1)
-      return MakeError(ErrorCode::kConfig, std::string("http.") + name + " must be above 0");
+  if (auto http = AllAboveZero<int>(
+          "http", {{"header_timeout", config.http.header_timeout},
+                   {"request_timeout", config.http.request_timeout},
+                   {"idle_timeout", config.http.idle_timeout},
+                   {"max_connections", config.http.max_connections},
+                   {"max_connections_per_client", config.http.max_connections_per_client}});
+      !http) {
+    return http;
   }
   for (const std::string& user : config.http.users) {
     if (auto parsed = ParseBasicUser(user); !parsed) return tl::unexpected(parsed.error());

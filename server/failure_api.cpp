@@ -1,7 +1,5 @@
 #include "server/failure_api.hpp"
 
-#include <arpa/inet.h>
-
 #include <boost/json.hpp>
 #include <boost/url.hpp>
 #include <charconv>
@@ -46,20 +44,6 @@ struct Query {
   bool csv = false;
 };
 
-// Source-IP is stored in canonical text (RFC 5952 for IPv6), so the filter
-// is brought to the same form.
-std::optional<std::string> CanonicalIp(const std::string& text) {
-  unsigned char address[sizeof(struct in6_addr)] = {};
-  char out[INET6_ADDRSTRLEN] = {};
-  if (inet_pton(AF_INET, text.c_str(), address) == 1) {
-    return inet_ntop(AF_INET, address, out, sizeof(out));
-  }
-  if (inet_pton(AF_INET6, text.c_str(), address) == 1) {
-    return inet_ntop(AF_INET6, address, out, sizeof(out));
-  }
-  return std::nullopt;
-}
-
 bool WantsCsv(const HttpRequest& request) {
   auto accept = request.headers.find("accept");
   return accept != request.headers.end() && accept->second.find("text/csv") != std::string::npos;
@@ -69,17 +53,16 @@ Result<Query> ParseQuery(const HttpRequest& request, const boost::urls::url_view
                          const std::set<std::string>& allowed) {
   Query query;
   query.csv = WantsCsv(request);
+  // Every failure route also takes format=csv|json.
+  std::set<std::string> names = allowed;
+  names.insert("format");
   std::set<std::string> seen;
   for (const auto& param : url.params()) {
-    if (param.value.empty()) continue;  // "domain=" is what a blank form field sends
     const std::string key(param.key);
     const std::string value(param.value);
-    if (allowed.count(key) == 0 && key != "format") {
-      return MakeError(ErrorCode::kInvalidArgument, "unknown parameter '" + key + "'");
-    }
-    if (!seen.insert(key).second) {
-      return MakeError(ErrorCode::kInvalidArgument, "parameter '" + key + "' given twice");
-    }
+    auto accepted = AcceptParam(key, value, names, seen);
+    if (!accepted) return tl::unexpected(accepted.error());
+    if (!*accepted) continue;
     if (key == "format") {
       if (value != "csv" && value != "json") {
         return MakeError(ErrorCode::kInvalidArgument, "parameter 'format': expected csv or json");
@@ -92,12 +75,9 @@ Result<Query> ParseQuery(const HttpRequest& request, const boost::urls::url_view
       if (!time) return tl::unexpected(time.error());
       (key == "from" ? query.filter.from : query.filter.to) = *time;
     } else if (key == "source_ip") {
-      auto ip = CanonicalIp(value);
-      if (!ip) {
-        return MakeError(ErrorCode::kInvalidArgument,
-                         "parameter 'source_ip': expected an IPv4 or IPv6 address");
-      }
-      query.filter.source_ip = *ip;
+      auto ip = ParseIpParam(key, value);
+      if (!ip) return tl::unexpected(ip.error());
+      query.filter.source_ip = std::move(*ip);
     } else if (key == "limit") {
       auto limit = ParseIntegerParam(key, value, 1, kMaxLimit);
       if (!limit) return tl::unexpected(limit.error());
