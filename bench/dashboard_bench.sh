@@ -137,8 +137,10 @@ INSERT INTO report_days SELECT report_id + $k * b.last_report, day + $k * b.shif
 COMMIT;
 SQL
     done
-    echo "DROP TABLE domain_days; DROP TABLE source_days; DROP TABLE source_names;"
-    echo "DROP TABLE source_reports; DROP TABLE reporter_days; PRAGMA user_version = 3;"
+    # Back to schema 3 without roll-ups: `dmarcd migrate` then runs 0004
+    # and 0005, and 0005 builds the roll-ups of every copy.
+    echo "DROP TABLE domain_days; DROP TABLE source_days; DROP TABLE source_reports;"
+    echo "DROP TABLE reporter_days; PRAGMA user_version = 3;"
   } | sqlite3 -bail "$db"
   copied=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
   start=$(date +%s.%N)

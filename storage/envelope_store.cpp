@@ -215,6 +215,9 @@ void EnvelopeStore::StartEnvelope(const std::string& origin) {
   origin_ = origin;
   received_at_ = UnixNow();
   source_ = nullptr;
+  // Rows held from an envelope that failed before its flush went with its
+  // transaction; in a group commit the Writer keeps track itself.
+  if (!hold_rollups_) rollups_.Clear();
 }
 
 Result<void> EnvelopeStore::BeginEnvelope(const parser::Envelope& envelope) {
@@ -263,6 +266,11 @@ Result<void> EnvelopeStore::BeginReparse(const parser::Envelope& envelope, int64
 Result<EnvelopeOutcome> EnvelopeStore::FinishEnvelope() {
   if (transient_) {
     return tl::unexpected(*transient_);
+  }
+  if (!hold_rollups_) {
+    if (auto flushed = rollups_.Flush(); !flushed) {
+      return tl::unexpected(flushed.error());
+    }
   }
   return std::move(outcome_);
 }
@@ -491,6 +499,7 @@ Result<int64_t> EnvelopeStore::RejectSource(const std::string& name, const Error
 parser::AggregateSink& EnvelopeStore::OnAggregateBegin(const parser::DocumentInfo& doc) {
   doc_ = Document{};
   doc_.part.name = doc.name;
+  doc_.rollup_mark = rollups_.Held();
   rollups_.BeginReport();
   // A savepoint per document: a report that fails half-way is undone alone,
   // and its good siblings in the same envelope stay.
@@ -684,11 +693,8 @@ Result<void> EnvelopeStore::OnEnd(const std::vector<std::string>& warnings) {
     }
   }
 
-  if (auto rolled = rollups_.EndReport(
-          RollupReport{part.report_pk, part.domain, doc_.reporter_key, part.begin, part.end});
-      !rolled) {
-    return rolled;
-  }
+  rollups_.EndReport(
+      RollupReport{part.report_pk, part.domain, doc_.reporter_key, part.begin, part.end});
 
   finish_report_.Bind(1, part.records).Bind(2, part.messages).Bind(3, part.report_pk);
   if (auto updated = finish_report_.Run(); !updated) {
@@ -721,6 +727,7 @@ void EnvelopeStore::OnAggregateEnd(const parser::DocumentInfo& doc, const Result
   }
 
   // The report is rejected whole: nothing of it may stay (AggregateSink).
+  rollups_.RollBackTo(doc_.rollup_mark);
   if (doc_.savepoint) {
     auto undone = db_.Exec("ROLLBACK TO document");
     auto released = db_.Exec("RELEASE document");

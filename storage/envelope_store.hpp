@@ -55,7 +55,20 @@ class EnvelopeStore final : public parser::EnvelopeHandler, public parser::Aggre
   Result<void> BeginReparse(const parser::Envelope& envelope, int64_t rejected_pk, int64_t raw_pk);
 
   // What the envelope produced, or the transient fault that spoilt it.
+  // Writes the envelope's roll-ups first, unless they are held.
   Result<EnvelopeOutcome> FinishEnvelope();
+
+  // Roll-up rows (rollups.hpp) are written by FinishEnvelope unless held:
+  // a group commit holds them over many envelopes and writes them with
+  // FlushRollups before its commit, or when HeldRollupSources() is large.
+  // The caller then follows its savepoints with RollupMark and
+  // RollBackRollups, and drops them all with RollBackRollups(0) when the
+  // transaction is rolled back.
+  void HoldRollups(bool hold) { hold_rollups_ = hold; }
+  size_t RollupMark() const { return rollups_.Held(); }
+  size_t HeldRollupSources() const { return rollups_.HeldSources(); }
+  void RollBackRollups(size_t mark) { rollups_.RollBackTo(mark); }
+  Result<void> FlushRollups() { return rollups_.Flush(); }
 
   // parser::EnvelopeHandler
   parser::AggregateSink& OnAggregateBegin(const parser::DocumentInfo& doc) override;
@@ -85,6 +98,7 @@ class EnvelopeStore final : public parser::EnvelopeHandler, public parser::Aggre
     PartOutcome part;
     Figures totals;
     std::string reporter_key;
+    size_t rollup_mark = 0;  // rollups_.Held() before the document
   };
 
   Result<void> PrepareStatements();
@@ -101,6 +115,7 @@ class EnvelopeStore final : public parser::EnvelopeHandler, public parser::Aggre
   FailureStore failure_store_{db_};
   // The daily roll-ups (rollups.hpp), fed record by record.
   RollupWriter rollups_{db_};
+  bool hold_rollups_ = false;
   FailurePrivacy privacy_;
 
   // Per envelope.

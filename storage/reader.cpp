@@ -698,33 +698,49 @@ Result<Page<SourceRow>> Reader::Sources(const TimeFilter& filter, const SourceQu
     }
   }
 
-  // Names and report counts for the page only: a few keyed reads each,
-  // through two statements prepared once.
-  Where names_where = RollupWhere(filter);
-  names_where.Add("source_ip = ?");
-  auto names = impl_->Prepare("SELECT kind, name FROM source_names " + names_where.sql +
-                              " GROUP BY kind, name ORDER BY kind, name");
-  const Where reports_where = SourceReportWhere(filter, "");
-  auto reports = impl_->Prepare("SELECT COUNT(*) FROM source_reports " + reports_where.sql);
-  if (!names || !reports) {
-    return tl::unexpected(!names ? names.error() : reports.error());
-  }
-  const int names_ip = static_cast<int>(names_where.params.size()) + 1;
-  const int reports_ip = static_cast<int>(reports_where.params.size());
-  for (SourceRow& source : result.items) {
+  // The page's names in one pass over its sources' day rows (the names
+  // column of migration 0005), and its report counts by keyed reads.
+  if (!result.items.empty()) {
+    Where names_where = RollupWhere(filter);
+    std::string in = "source_ip IN (";
+    for (size_t i = 0; i < result.items.size(); ++i) {
+      in += i == 0 ? "?" : ", ?";
+      names_where.params.emplace_back(result.items[i].source_ip);
+    }
+    names_where.Add(in + ")");
+    auto names = impl_->Prepare(
+        "SELECT DISTINCT source_ip, j.value FROM source_days, json_each(source_days.names) j " +
+        names_where.sql + " ORDER BY source_ip, j.value");
+    if (!names) {
+      return tl::unexpected(names.error());
+    }
     names_where.BindTo(*names, 1);
-    names->Bind(names_ip, std::string_view(source.source_ip));
+    std::map<std::string, SourceRow*, std::less<>> by_ip;
+    for (SourceRow& source : result.items) by_ip[source.source_ip] = &source;
     auto named = ForEachRow(*names, [&](const Statement& row) {
-      const std::string kind = row.Text(0);
+      const auto found = by_ip.find(row.Text(0));
+      const std::string entry = row.Text(1);
+      const size_t colon = entry.find(':');
+      if (found == by_ip.end() || colon == std::string::npos) return;
+      const std::string_view kind = std::string_view(entry).substr(0, colon);
+      SourceRow& source = *found->second;
       std::vector<std::string>& list_of = kind == "header_from" ? source.header_from
                                           : kind == "dkim"      ? source.dkim_domains
                                                                 : source.spf_domains;
-      list_of.push_back(row.Text(1));
+      list_of.push_back(entry.substr(colon + 1));
     });
     if (!named) {
       return tl::unexpected(named.error());
     }
+  }
 
+  const Where reports_where = SourceReportWhere(filter, "");
+  auto reports = impl_->Prepare("SELECT COUNT(*) FROM source_reports " + reports_where.sql);
+  if (!reports) {
+    return tl::unexpected(reports.error());
+  }
+  const int reports_ip = static_cast<int>(reports_where.params.size());
+  for (SourceRow& source : result.items) {
     reports_where.BindTo(*reports, 1);
     reports->Bind(reports_ip, std::string_view(source.source_ip));
     auto counted = ReadOne(*reports, [&](const Statement& row) { source.reports = row.Int(0); });

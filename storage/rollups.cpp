@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <numeric>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "storage/ascii.hpp"
@@ -48,7 +50,19 @@ constexpr const char* kAddFigures =
 
 }  // namespace
 
+// One ended report, waiting for Flush: its sources (with their names) and
+// each source's share of every day, in the order of `sources`.
+struct RollupWriter::HeldReport {
+  RollupReport report;
+  std::vector<int64_t> days;  // 00:00 UTC of each day covered, oldest first
+  std::vector<DayFigures> report_days;
+  std::map<std::string, Source> sources;
+  std::vector<std::vector<Figures>> shares;
+};
+
 RollupWriter::RollupWriter(Database& db) : db_(db) {}
+
+RollupWriter::~RollupWriter() = default;
 
 void RollupWriter::BeginReport() { sources_.clear(); }
 
@@ -70,14 +84,15 @@ void RollupWriter::AddRecord(const parser::AggregateRecord& record) {
 
   // Domain names compare case-insensitively (RFC 4343).
   if (record.header_from && !record.header_from->empty()) {
-    source.names.emplace("header_from", AsciiLower(*record.header_from));
+    source.names.emplace(NameKind::kHeaderFrom, AsciiLower(*record.header_from));
   }
   for (const auto& dkim : record.dkim) {
     if (dkim.domain && !dkim.domain->empty())
-      source.names.emplace("dkim", AsciiLower(*dkim.domain));
+      source.names.emplace(NameKind::kDkim, AsciiLower(*dkim.domain));
   }
   for (const auto& spf : record.spf) {
-    if (spf.domain && !spf.domain->empty()) source.names.emplace("spf", AsciiLower(*spf.domain));
+    if (spf.domain && !spf.domain->empty())
+      source.names.emplace(NameKind::kSpf, AsciiLower(*spf.domain));
   }
 }
 
@@ -94,11 +109,16 @@ Result<void> RollupWriter::Prepare() {
       {&upsert_source_day_,
        "INSERT INTO source_days (domain, day, source_ip, messages, dmarc_pass, "
        "dkim_aligned_pass, spf_aligned_pass, disposition_none, disposition_quarantine, "
-       "disposition_reject, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+       "disposition_reject, first_seen, last_seen, names) "
+       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
        "ON CONFLICT (domain, day, source_ip) DO UPDATE SET " +
            add_figures +
            ", first_seen = MIN(first_seen, excluded.first_seen), "
-           "last_seen = MAX(last_seen, excluded.last_seen)"},
+           "last_seen = MAX(last_seen, excluded.last_seen), "
+           // The union of two sorted name lists (migration 0005), sorted.
+           "names = (SELECT json_group_array(value) FROM (SELECT value FROM "
+           "json_each(source_days.names) UNION SELECT value FROM json_each(excluded.names) "
+           "ORDER BY value))"},
       {&upsert_reporter_day_,
        "INSERT INTO reporter_days (domain, day, reporter_key, messages, dmarc_pass) "
        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (domain, day, reporter_key) DO UPDATE SET "
@@ -106,9 +126,6 @@ Result<void> RollupWriter::Prepare() {
       {&insert_source_report_,
        "INSERT INTO source_reports (domain, source_ip, date_begin, report_id, date_end, records, "
        "messages) VALUES (?, ?, ?, ?, ?, ?, ?)"},
-      {&insert_source_name_,
-       "INSERT OR IGNORE INTO source_names (domain, source_ip, day, kind, name) "
-       "VALUES (?, ?, ?, ?, ?)"},
   };
   for (const auto& [statement, sql] : statements) {
     auto prepared = Statement::Prepare(db, sql);
@@ -224,75 +241,233 @@ void Apportion(const std::vector<DaySeconds>& days, const std::vector<DayFigures
 
 }  // namespace
 
-Result<void> RollupWriter::EndReport(const RollupReport& report) {
-  if (auto prepared = Prepare(); !prepared) return prepared;
-  const int64_t first_day = UtcDayStart(report.begin);
-  const std::string_view domain = report.domain;
+void RollupWriter::EndReport(const RollupReport& report) {
+  auto held = std::make_unique<HeldReport>();
+  held->report = report;
   const std::vector<DaySeconds> days = DaysOf(report.begin, report.end);
+  for (const DaySeconds& day : days) held->days.push_back(day.day);
 
   // The report's day figures are the split of its totals (the rule of
   // report_days); each source's are apportioned so that they add up both
   // to the source's totals and to those day figures.
   Figures totals;
   for (const auto& [ip, source] : sources_) Add(totals, source.figures);
-  const std::vector<DayFigures> report_days = SplitOverDays(report.begin, report.end, totals);
+  held->report_days = SplitOverDays(report.begin, report.end, totals);
   std::vector<Figures> source_totals;
+  source_totals.reserve(sources_.size());
   for (const auto& [ip, source] : sources_) source_totals.push_back(source.figures);
-  std::vector<std::vector<Figures>> shares(sources_.size(), std::vector<Figures>(days.size()));
-  Apportion(days, report_days, source_totals, shares);
+  held->shares.assign(sources_.size(), std::vector<Figures>(days.size()));
+  Apportion(days, held->report_days, source_totals, held->shares);
 
-  size_t index = 0;
-  for (const auto& [ip, source] : sources_) {
-    const std::vector<Figures>& source_days = shares[index++];
-    for (size_t d = 0; d < days.size(); ++d) {
-      for (const auto& [kind, name] : source.names) {
-        insert_source_name_.Bind(1, domain)
-            .Bind(2, std::string_view(ip))
-            .Bind(3, days[d].day)
-            .Bind(4, std::string_view(kind))
-            .Bind(5, std::string_view(name));
-        if (auto done = insert_source_name_.Run(); !done) return done;
-      }
+  held_sources_ += sources_.size();
+  held->sources = std::move(sources_);
+  sources_.clear();
+  held_.push_back(std::move(held));
+}
 
-      // A source stays visible on the report's first day even with no
-      // messages (a record with count 0).
-      if (AllZero(source_days[d]) && days[d].day != first_day) continue;
-      upsert_source_day_.Bind(1, domain).Bind(2, days[d].day).Bind(3, std::string_view(ip));
-      BindFigures(upsert_source_day_, 4, source_days[d]);
-      upsert_source_day_.Bind(11, report.begin).Bind(12, report.end);
-      if (auto done = upsert_source_day_.Run(); !done) return done;
+void RollupWriter::RollBackTo(size_t mark) {
+  while (held_.size() > mark) {
+    held_sources_ -= held_.back()->sources.size();
+    held_.pop_back();
+  }
+}
+
+namespace {
+
+constexpr std::string_view kNameKinds[] = {"header_from", "dkim", "spf"};
+
+// Appends `text` as a JSON string.
+void AppendJsonString(std::string_view text, std::string& out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20) {
+      out += "\\u00";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out += c;
     }
+  }
+  out += '"';
+}
 
-    insert_source_report_.Bind(1, domain)
-        .Bind(2, std::string_view(ip))
-        .Bind(3, report.begin)
-        .Bind(4, report.report_pk)
-        .Bind(5, report.end)
-        .Bind(6, source.records)
-        .Bind(7, source.figures.messages);
+// The names column of migration 0005: the union of `sets` as a JSON array
+// of "kind:name", sorted bytewise like SQLite's BINARY collation, which
+// the upsert's merge sorts by.
+template <typename NameSet>
+void NamesJson(const std::vector<const NameSet*>& sets, std::string& out) {
+  std::vector<std::string> names;
+  for (const NameSet* set : sets) {
+    for (const auto& [kind, name] : *set) {
+      std::string entry(kNameKinds[static_cast<size_t>(kind)]);
+      entry += ':';
+      entry += name;
+      names.push_back(std::move(entry));
+    }
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  // clear and push_back: g++ 12 at -O2 warns (-Wrestrict, a false
+  // positive) about assigning a literal here.
+  out.clear();
+  out.push_back('[');
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += ',';
+    AppendJsonString(names[i], out);
+  }
+  out += ']';
+}
+
+// The held rows of each table, pointing into the held reports. `names`
+// are those of one report's source, or of several once merged.
+template <typename NameSet>
+struct SourceDayRow {
+  std::string_view domain;
+  int64_t day;
+  std::string_view source_ip;
+  Figures figures;
+  int64_t first_seen;
+  int64_t last_seen;
+  std::vector<const NameSet*> names;
+  auto Key() const { return std::tie(domain, day, source_ip); }
+};
+
+struct SourceReportRow {
+  std::string_view domain;
+  std::string_view source_ip;
+  const RollupReport* report;
+  uint64_t records;
+  uint64_t messages;
+  auto Key() const { return std::tie(domain, source_ip, report->begin, report->report_pk); }
+};
+
+struct DomainDayRow {
+  std::string_view domain;
+  int64_t day;
+  std::string_view reporter_key;
+  Figures figures;
+  auto DomainKey() const { return std::tie(domain, day); }
+  auto ReporterKey() const { return std::tie(domain, day, reporter_key); }
+};
+
+// Sorts `rows` by `key` and folds each run of equal keys into its first
+// row with `merge`; returns the number of rows left at the front.
+template <typename Row, typename Key, typename Merge>
+size_t SortAndMerge(std::vector<Row>& rows, Key key, Merge merge) {
+  std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) { return key(a) < key(b); });
+  size_t kept = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (kept > 0 && key(rows[kept - 1]) == key(rows[i])) {
+      merge(rows[kept - 1], rows[i]);
+    } else {
+      rows[kept++] = rows[i];
+    }
+  }
+  return kept;
+}
+
+}  // namespace
+
+Result<void> RollupWriter::Flush() {
+  // Whatever happens below, nothing is held afterwards: on an error the
+  // caller rolls back the transaction, and the rows with it.
+  std::vector<std::unique_ptr<HeldReport>> held = std::move(held_);
+  held_.clear();
+  held_sources_ = 0;
+  if (held.empty()) return {};
+  if (auto prepared = Prepare(); !prepared) return prepared;
+
+  using DayRow = SourceDayRow<decltype(Source::names)>;
+  std::vector<DayRow> source_days;
+  std::vector<SourceReportRow> source_reports;
+  std::vector<DomainDayRow> domain_days;
+  for (const auto& report : held) {
+    const RollupReport& r = report->report;
+    const int64_t first_day = UtcDayStart(r.begin);
+    size_t index = 0;
+    for (const auto& [ip, source] : report->sources) {
+      const std::vector<Figures>& shares = report->shares[index++];
+      for (size_t d = 0; d < report->days.size(); ++d) {
+        // A source stays visible on the report's first day even with no
+        // messages (a record with count 0).
+        if (AllZero(shares[d]) && report->days[d] != first_day) continue;
+        source_days.push_back(
+            DayRow{r.domain, report->days[d], ip, shares[d], r.begin, r.end, {&source.names}});
+      }
+      source_reports.push_back(
+          SourceReportRow{r.domain, ip, &r, source.records, source.figures.messages});
+    }
+    for (const DayFigures& day : report->report_days) {
+      if (AllZero(day.figures)) continue;
+      domain_days.push_back(DomainDayRow{r.domain, day.day, r.reporter_key, day.figures});
+    }
+  }
+
+  source_days.resize(SortAndMerge(
+      source_days, [](const DayRow& row) { return row.Key(); },
+      [](DayRow& into, const DayRow& row) {
+        Add(into.figures, row.figures);
+        into.first_seen = std::min(into.first_seen, row.first_seen);
+        into.last_seen = std::max(into.last_seen, row.last_seen);
+        into.names.insert(into.names.end(), row.names.begin(), row.names.end());
+      }));
+  std::string names;
+  for (const DayRow& row : source_days) {
+    NamesJson(row.names, names);
+    upsert_source_day_.Bind(1, row.domain).Bind(2, row.day).Bind(3, row.source_ip);
+    BindFigures(upsert_source_day_, 4, row.figures);
+    upsert_source_day_.Bind(11, row.first_seen)
+        .Bind(12, row.last_seen)
+        .Bind(13, std::string_view(names));
+    if (auto done = upsert_source_day_.Run(); !done) return done;
+  }
+
+  std::sort(source_reports.begin(), source_reports.end(),
+            [](const SourceReportRow& a, const SourceReportRow& b) { return a.Key() < b.Key(); });
+  for (const SourceReportRow& row : source_reports) {
+    insert_source_report_.Bind(1, row.domain)
+        .Bind(2, row.source_ip)
+        .Bind(3, row.report->begin)
+        .Bind(4, row.report->report_pk)
+        .Bind(5, row.report->end)
+        .Bind(6, row.records)
+        .Bind(7, row.messages);
     if (auto done = insert_source_report_.Run(); !done) return done;
   }
 
-  for (const DayFigures& day : report_days) {
-    if (AllZero(day.figures)) continue;
-    upsert_domain_day_.Bind(1, domain).Bind(2, day.day);
-    BindFigures(upsert_domain_day_, 3, day.figures);
-    if (auto done = upsert_domain_day_.Run(); !done) return done;
-
-    upsert_reporter_day_.Bind(1, domain)
-        .Bind(2, day.day)
-        .Bind(3, std::string_view(report.reporter_key))
-        .Bind(4, day.figures.messages)
-        .Bind(5, day.figures.dmarc_pass);
+  // reporter_days first: merging domain_days by (domain, day) folds the
+  // reporters together.
+  std::vector<DomainDayRow> reporter_days = domain_days;
+  reporter_days.resize(SortAndMerge(
+      reporter_days, [](const DomainDayRow& row) { return row.ReporterKey(); },
+      [](DomainDayRow& into, const DomainDayRow& row) { Add(into.figures, row.figures); }));
+  for (const DomainDayRow& row : reporter_days) {
+    upsert_reporter_day_.Bind(1, row.domain)
+        .Bind(2, row.day)
+        .Bind(3, row.reporter_key)
+        .Bind(4, row.figures.messages)
+        .Bind(5, row.figures.dmarc_pass);
     if (auto done = upsert_reporter_day_.Run(); !done) return done;
   }
-  sources_.clear();
+
+  domain_days.resize(SortAndMerge(
+      domain_days, [](const DomainDayRow& row) { return row.DomainKey(); },
+      [](DomainDayRow& into, const DomainDayRow& row) { Add(into.figures, row.figures); }));
+  for (const DomainDayRow& row : domain_days) {
+    upsert_domain_day_.Bind(1, row.domain).Bind(2, row.day);
+    BindFigures(upsert_domain_day_, 3, row.figures);
+    if (auto done = upsert_domain_day_.Run(); !done) return done;
+  }
   return {};
 }
 
 Result<void> RebuildRollups(Database& db) {
-  for (const char* table :
-       {"domain_days", "source_days", "source_names", "source_reports", "reporter_days"}) {
+  for (const char* table : {"domain_days", "source_days", "source_reports", "reporter_days"}) {
     const std::string sql = std::string("DELETE FROM ") + table;
     if (auto done = db.Exec(sql.c_str()); !done) return done;
   }
@@ -370,13 +545,18 @@ Result<void> RebuildRollups(Database& db) {
 
     writer.BeginReport();
     for (const parser::AggregateRecord& record : rows) writer.AddRecord(record);
-    if (auto done = writer.EndReport(report); !done) return done;
+    writer.EndReport(report);
+    if (writer.HeldSources() >= kRollupFlushSources) {
+      if (auto done = writer.Flush(); !done) return done;
+    }
   }
-  return {};
+  return writer.Flush();
 }
 
 Result<void> AfterMigration(Database& db, int version) {
-  if (version == 4) return RebuildRollups(db);
+  // Version 4 made the roll-up tables and 5 gave them their present shape;
+  // a database that gets 4 gets 5 next, so they are built once, after 5.
+  if (version == 5) return RebuildRollups(db);
   return {};
 }
 

@@ -1,25 +1,35 @@
-// The daily roll-ups of migrations/0004_rollups.sql, kept up to date by the
-// writer inside the ingest transaction.
+// The daily roll-ups of migrations/0004_rollups.sql, in the shape 0005 gave
+// them, kept up to date by the writer inside the ingest transaction.
 //
 // EnvelopeStore feeds one report at a time: BeginReport, AddRecord for
 // every record, then EndReport once the report row exists. Records are
 // added up per source IP in memory (a report names few distinct sources),
 // and EndReport splits each source's figures over the UTC days the report
-// covers with SplitOverDays, then writes a few UPSERTs. A domain's day is
-// the sum of its sources' shares, so per-source figures add up to the
-// domain's, and summary == sum of the daily series.
+// covers with SplitOverDays. A domain's day is the sum of its sources'
+// shares, so per-source figures add up to the domain's, and summary == sum
+// of the daily series.
 //
-// EndReport writes through the caller's connection and transaction: the
-// caller's savepoint undoes the roll-up rows with the report. Errors are
-// the database's (kDatabaseBusy, kDatabase). Not thread-safe: one per write
-// connection, like EnvelopeStore.
+// The rows are held in memory until Flush, which merges those of the same
+// key and writes them in key order: the roll-up keys start with the source
+// IP or the day, so report by report they land all over their tables, and
+// one sorted pass over many reports touches each page once (issue #7).
+// Flush must run in the transaction that stored the reports, before its
+// commit. Held() and RollBackTo() follow the caller's savepoints: what a
+// rolled-back savepoint held must go with it.
+//
+// Flush writes through the caller's connection and transaction. Errors are
+// the database's (kDatabaseBusy, kDatabase); after one the rows are partly
+// written, and the caller must roll the transaction back. Not thread-safe:
+// one per write connection, like EnvelopeStore.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "parser/aggregate_model.hpp"
 #include "parser/error.hpp"
@@ -28,6 +38,11 @@
 #include "storage/statement.hpp"
 
 namespace dmarcd::storage {
+
+// The held source rows at which a writer that holds rows over many
+// envelopes (a group commit) flushes them before going on: enough for one
+// sorted pass to find pages shared, few enough to keep the memory small.
+inline constexpr size_t kRollupFlushSources = 32768;
 
 // The report a roll-up belongs to, as stored in the reports table.
 struct RollupReport {
@@ -42,31 +57,50 @@ class RollupWriter {
  public:
   // `db` must outlive the writer.
   explicit RollupWriter(Database& db);
+  ~RollupWriter();
+  RollupWriter(const RollupWriter&) = delete;
+  RollupWriter& operator=(const RollupWriter&) = delete;
 
-  // Forgets whatever the previous report added.
+  // Forgets whatever the previous report added and did not end.
   void BeginReport();
   void AddRecord(const parser::AggregateRecord& record);
-  Result<void> EndReport(const RollupReport& report);
+  // Computes the report's rows and holds them until Flush.
+  void EndReport(const RollupReport& report);
+
+  // The reports held, as a mark for RollBackTo.
+  size_t Held() const { return held_.size(); }
+  // The source rows held over all reports: what Flush has to write.
+  size_t HeldSources() const { return held_sources_; }
+  // Drops the reports ended after Held() returned `mark`.
+  void RollBackTo(size_t mark);
+  void Clear() { RollBackTo(0); }
+  // Writes every held row and holds none, whatever the outcome.
+  Result<void> Flush();
 
  private:
+  // The kinds of name a source_days row lists, in the order of kNameKinds.
+  enum class NameKind : uint8_t { kHeaderFrom, kDkim, kSpf };
+
   // What one report holds for one source IP.
   struct Source {
     Figures figures;
     uint64_t records = 0;
-    std::set<std::pair<std::string, std::string>> names;  // (kind, lower-case name)
+    std::set<std::pair<NameKind, std::string>> names;  // lower-case names
   };
+  struct HeldReport;
 
   Result<void> Prepare();
 
   Database& db_;
   bool prepared_ = false;
   std::map<std::string, Source> sources_;
+  std::vector<std::unique_ptr<HeldReport>> held_;
+  size_t held_sources_ = 0;
 
   Statement upsert_domain_day_;
   Statement upsert_source_day_;
   Statement upsert_reporter_day_;
   Statement insert_source_report_;
-  Statement insert_source_name_;
 };
 
 // Empties the roll-up tables and builds them again from the stored reports
@@ -79,8 +113,9 @@ class RollupWriter {
 Result<void> RebuildRollups(Database& db);
 
 // What a migration needs beyond its SQL, run by Database::Migrate in the
-// migration's transaction after its SQL: version 4 (the roll-up tables)
-// builds the roll-ups of the reports already stored. Nothing for others.
+// migration's transaction after its SQL: version 5 (the roll-up tables'
+// present shape) builds the roll-ups of the reports already stored.
+// Nothing for others.
 Result<void> AfterMigration(Database& db, int version);
 
 }  // namespace dmarcd::storage

@@ -75,6 +75,8 @@ class Writer::Impl {
   EnvelopeStore store_;
   FailurePrivacy privacy_;
   bool in_batch_ = false;
+  // The roll-ups held before the current envelope (EnvelopeStore::RollupMark).
+  size_t envelope_mark_ = 0;
   // A fault inside the batch that SQLite answered by rolling the whole
   // transaction back: CommitBatch must not pretend anything was stored.
   std::optional<Error> batch_lost_;
@@ -89,6 +91,9 @@ Result<void> Writer::Impl::BeginBatch() {
   }
   in_batch_ = true;
   batch_lost_.reset();
+  // Roll-ups wait in memory for one sorted write before the commit.
+  store_.RollBackRollups(0);
+  store_.HoldRollups(true);
   return {};
 }
 
@@ -97,6 +102,11 @@ Result<void> Writer::Impl::CommitBatch() {
     return MakeError(ErrorCode::kInternal, "no batch is open");
   }
   in_batch_ = false;
+  store_.HoldRollups(false);
+  if (!batch_lost_) {
+    if (auto flushed = store_.FlushRollups(); !flushed) batch_lost_ = flushed.error();
+  }
+  store_.RollBackRollups(0);
   if (batch_lost_) {
     if (sqlite3_get_autocommit(db_.Handle()) == 0) {
       db_.Exec("ROLLBACK");
@@ -121,6 +131,8 @@ void Writer::Impl::AbandonBatch() {
   }
   in_batch_ = false;
   batch_lost_.reset();
+  store_.HoldRollups(false);
+  store_.RollBackRollups(0);
   if (sqlite3_get_autocommit(db_.Handle()) == 0) {
     db_.Exec("ROLLBACK");
   }
@@ -130,6 +142,7 @@ Result<void> Writer::Impl::BeginEnvelope() {
   if (batch_lost_) {
     return tl::unexpected(*batch_lost_);
   }
+  envelope_mark_ = store_.RollupMark();
   // IMMEDIATE takes the write lock now, so a busy database fails here,
   // before any parsing, rather than at the first insert. In a batch the
   // lock is held already and a savepoint stands in for the transaction.
@@ -139,13 +152,16 @@ Result<void> Writer::Impl::BeginEnvelope() {
 Result<EnvelopeOutcome> Writer::Impl::FailEnvelope(Error error) {
   if (!in_batch_) {
     db_.Exec("ROLLBACK");
+    store_.RollBackRollups(0);
   } else if (sqlite3_get_autocommit(db_.Handle()) != 0) {
     // SQLite gave up the whole transaction (a full disk, an I/O error):
     // the envelopes before this one in the batch are gone too.
     batch_lost_ = error;
+    store_.RollBackRollups(0);
   } else {
     db_.Exec("ROLLBACK TO envelope");
     db_.Exec("RELEASE envelope");
+    store_.RollBackRollups(envelope_mark_);
   }
   return tl::unexpected(std::move(error));
 }
@@ -157,6 +173,15 @@ Result<EnvelopeOutcome> Writer::Impl::FinishEnvelope() {
   }
   if (auto committed = db_.Exec(in_batch_ ? "RELEASE envelope" : "COMMIT"); !committed) {
     return FailEnvelope(committed.error());
+  }
+  // Held roll-ups past the cap are written now, in the batch's transaction
+  // but outside any envelope's savepoint: a fault there spoils the batch.
+  if (in_batch_ && store_.HeldRollupSources() >= kRollupFlushSources) {
+    if (auto flushed = store_.FlushRollups(); !flushed) {
+      batch_lost_ = flushed.error();
+      db_.Exec("ROLLBACK");
+      return tl::unexpected(flushed.error());
+    }
   }
   return outcome;
 }
@@ -248,6 +273,7 @@ Result<void> Writer::Impl::ReparseRow(int64_t id, ReparseOutcome& totals) {
   }
   auto fail = [this](Error error) -> Result<void> {
     db_.Exec("ROLLBACK");
+    store_.RollBackRollups(0);
     return tl::unexpected(std::move(error));
   };
 

@@ -1,4 +1,5 @@
-// The daily roll-ups (storage/rollups.hpp, migrations/0004_rollups.sql):
+// The daily roll-ups (storage/rollups.hpp, migrations/0004_rollups.sql and
+// 0005_source_names_in_days.sql):
 // written by the writer inside the ingest transaction, equal to the
 // report_days split, sources adding up to their domain, rebuilt by the
 // migration for reports already stored, and right after a reparse.
@@ -185,10 +186,11 @@ TEST_F(RollupsTest, MultiDayReportApportionsEverySourceWithinARoundingOfItsShare
                      "SELECT records FROM source_reports WHERE source_ip = '192.0.2.1' "
                      "AND domain = 'rollup-test.example.net'"),
             2);
-  // Names are kept lower case, on every day of the report.
-  EXPECT_EQ(Dump("kind || ':' || name AS row FROM source_names WHERE source_ip = '192.0.2.2' AND "
-                 "day = 1709510400 ORDER BY kind, name"),
-            "dkim:mail.example.com|header_from:example.com|spf:bounce.example.com");
+  // Names are kept lower case and sorted, in the source's day rows.
+  EXPECT_EQ(QueryText(*db_,
+                      "SELECT names FROM source_days WHERE source_ip = '192.0.2.2' AND "
+                      "day = 1709251200"),
+            "[\"dkim:mail.example.com\",\"header_from:example.com\",\"spf:bounce.example.com\"]");
 }
 
 TEST_F(RollupsTest, DuplicatesAndFailedReportsAddNothing) {
@@ -213,6 +215,45 @@ TEST_F(RollupsTest, DuplicatesAndFailedReportsAddNothing) {
             before);
 }
 
+TEST_F(RollupsTest, AGroupCommitWritesTheRollupsOfWhatItKeepsOnly) {
+  // In one batch: a report, one cut off half-way (rejected, its savepoint
+  // rolled back), a duplicate, then another report; the roll-ups are held
+  // until the commit and must match what was stored.
+  Writer writer(*db_, parser::Limits{});
+  ASSERT_TRUE(writer.BeginBatch());
+  const std::string cut = MultiDayReport("batch-cut");
+  for (const auto& [bytes, origin] : std::vector<std::pair<std::string, std::string>>{
+           {MultiDayReport("batch-1"), "file:1"},
+           {cut.substr(0, cut.size() - 200), "file:cut"},
+           {MultiDayReport("batch-1"), "file:again"},
+           {MultiDayReport("batch-2"), "file:2"}}) {
+    auto outcome = writer.Ingest(parser::Envelope{bytes, origin});
+    ASSERT_TRUE(outcome) << outcome.error().ToString();
+  }
+  // Nothing is written before the commit.
+  EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM source_days"), 0);
+  ASSERT_TRUE(writer.CommitBatch());
+
+  EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM reports"), 2);
+  EXPECT_EQ(QueryInt(*db_, "SELECT SUM(messages) FROM domain_days"), 2 * 1014);
+  EXPECT_EQ(QueryInt(*db_, "SELECT SUM(messages) FROM source_days"), 2 * 1014);
+  EXPECT_EQ(QueryInt(*db_, "SELECT SUM(records) FROM source_reports"), 12);
+  EXPECT_EQ(QueryInt(*db_, "SELECT SUM(messages) FROM reporter_days"), 2 * 1014);
+  EXPECT_EQ(Mismatches(std::string("SELECT domain, day, ") + kSums +
+                           " FROM report_days GROUP BY domain, day",
+                       std::string("SELECT domain, day, ") + kFigures + " FROM domain_days"),
+            0);
+
+  // An abandoned batch leaves no roll-up behind, held or written.
+  ASSERT_TRUE(writer.BeginBatch());
+  ASSERT_TRUE(writer.Ingest(parser::Envelope{MultiDayReport("batch-3"), "file:3"}));
+  writer.AbandonBatch();
+  ASSERT_TRUE(writer.Ingest(parser::Envelope{MultiDayReport("batch-4"), "file:4"}));
+  EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM reports"), 3);
+  EXPECT_EQ(QueryInt(*db_, "SELECT SUM(messages) FROM domain_days"), 3 * 1014);
+  EXPECT_EQ(QueryInt(*db_, "SELECT SUM(messages) FROM source_days"), 3 * 1014);
+}
+
 TEST_F(RollupsTest, MigrationBuildsTheRollupsOfStoredReports) {
   IngestCorpus();
   const std::string sources =
@@ -235,19 +276,21 @@ TEST_F(RollupsTest, MigrationBuildsTheRollupsOfStoredReports) {
       "domain || ',' || source_ip || ',' || report_id || ',' || records || ',' || messages AS row "
       "FROM source_reports ORDER BY 1");
   const std::string names =
-      Dump("domain || source_ip || day || kind || name AS row FROM source_names ORDER BY 1");
+      Dump("domain || source_ip || day || names AS row FROM source_days ORDER BY 1");
   ASSERT_FALSE(single_day_sources.empty());
+  ASSERT_NE(names.find("spf:bounce.example.com"), std::string::npos);
 
-  // Back to schema 3 with the same reports, then open again: 0004 runs.
+  // Back to schema 3 with the same reports, then open again: 0004 and
+  // 0005 run.
   ASSERT_TRUE(
-      db_->Exec("DROP TABLE domain_days; DROP TABLE source_days; DROP TABLE "
-                "source_names; DROP TABLE source_reports; DROP TABLE reporter_days; "
-                "PRAGMA user_version = 3"));
+      db_->Exec("DROP TABLE domain_days; DROP TABLE source_days; DROP TABLE source_reports; "
+                "DROP TABLE reporter_days; PRAGMA user_version = 3"));
   db_.reset();
   auto reopened = Database::Open(path_);
   ASSERT_TRUE(reopened) << reopened.error().ToString();
   db_ = std::move(*reopened);
-  EXPECT_EQ(QueryInt(*db_, "PRAGMA user_version"), 4);
+  EXPECT_EQ(QueryInt(*db_, "PRAGMA user_version"), 5);
+  EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'source_names'"), 0);
 
   EXPECT_EQ(
       Dump(sources + "WHERE domain <> 'rollup-test.example.net' ORDER BY domain, day, source_ip"),
@@ -265,8 +308,83 @@ TEST_F(RollupsTest, MigrationBuildsTheRollupsOfStoredReports) {
   EXPECT_EQ(Dump("domain || ',' || source_ip || ',' || report_id || ',' || records || ',' || "
                  "messages AS row FROM source_reports ORDER BY 1"),
             reports);
-  EXPECT_EQ(Dump("domain || source_ip || day || kind || name AS row FROM source_names ORDER BY 1"),
-            names);
+  EXPECT_EQ(Dump("domain || source_ip || day || names AS row FROM source_days ORDER BY 1"), names);
+}
+
+TEST_F(RollupsTest, MigrationFiveMovesTheNamesIntoTheDayRows) {
+  IngestCorpus();
+  const std::string days = Dump(
+      "domain || ',' || day || ',' || source_ip || ',' || messages || ',' || names AS row "
+      "FROM source_days ORDER BY 1");
+
+  // A database of schema 4: names in a table of their own, none in the rows.
+  ASSERT_TRUE(db_->Exec(
+      "ALTER TABLE source_days DROP COLUMN names; "
+      "CREATE TABLE source_names (domain TEXT NOT NULL, source_ip TEXT NOT NULL, day INTEGER "
+      "NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (domain, source_ip, day, "
+      "kind, name)) WITHOUT ROWID; "
+      "INSERT INTO source_names VALUES ('rollup-test.example.net', '192.0.2.2', 1709251200, "
+      "'dkim', 'mail.example.com'); "
+      "PRAGMA user_version = 4"));
+  db_.reset();
+  auto reopened = Database::Open(path_);
+  ASSERT_TRUE(reopened) << reopened.error().ToString();
+  db_ = std::move(*reopened);
+
+  EXPECT_EQ(QueryInt(*db_, "PRAGMA user_version"), 5);
+  EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'source_names'"), 0);
+  EXPECT_EQ(Dump("domain || ',' || day || ',' || source_ip || ',' || messages || ',' || names "
+                 "AS row FROM source_days ORDER BY 1"),
+            days);
+}
+
+TEST_F(RollupsTest, NamesOfTheSameSourceAndDayAreMergedAcrossReports) {
+  // Two reporters name 192.0.2.9 on the same day with other names, one in
+  // a group commit and one on its own; a third report repeats one name.
+  auto report = [](const std::string& org, const std::string& header_from,
+                   const std::string& dkim) {
+    return "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>" + org +
+           "</org_name><email>dmarc@" + org +
+           "</email><report_id>r1</report_id><date_range><begin>1709251200</begin><end>1709337599"
+           "</end></date_range></report_metadata><policy_published><domain>merge.example.net"
+           "</domain><p>none</p></policy_published><record><row><source_ip>192.0.2.9</source_ip>"
+           "<count>2</count><policy_evaluated><disposition>none</disposition><dkim>pass</dkim>"
+           "<spf>fail</spf></policy_evaluated></row><identifiers><header_from>" +
+           header_from + "</header_from></identifiers><auth_results><dkim><domain>" + dkim +
+           "</domain><result>pass</result></dkim><spf><domain>Bounce.Example.NET</domain>"
+           "<result>fail</result></spf></auth_results></record></feedback>";
+  };
+  Writer writer(*db_, parser::Limits{});
+  ASSERT_TRUE(writer.BeginBatch());
+  auto first = writer.Ingest(
+      parser::Envelope{report("a.example", "merge.example.net", "z.example.net"), "file:a"});
+  auto second = writer.Ingest(
+      parser::Envelope{report("b.example", "News.Merge.example.net", "a.example.net"), "file:b"});
+  ASSERT_TRUE(first && second);
+  ASSERT_TRUE(writer.CommitBatch());
+  auto third = writer.Ingest(
+      parser::Envelope{report("c.example", "merge.example.net", "a.example.net"), "file:c"});
+  ASSERT_TRUE(third);
+  ASSERT_EQ(third->Overall(), PartStatus::kStored);
+
+  EXPECT_EQ(QueryText(*db_, "SELECT names FROM source_days WHERE domain = 'merge.example.net'"),
+            "[\"dkim:a.example.net\",\"dkim:z.example.net\",\"header_from:merge.example.net\","
+            "\"header_from:news.merge.example.net\",\"spf:bounce.example.net\"]");
+  EXPECT_EQ(QueryInt(*db_, "SELECT messages FROM source_days WHERE domain = 'merge.example.net'"),
+            6);
+
+  Reader reader(*db_);
+  TimeFilter filter;
+  filter.domain = "merge.example.net";
+  auto sources = reader.Sources(filter, SourceQuery{}, PageRequest{});
+  ASSERT_TRUE(sources) << sources.error().ToString();
+  ASSERT_EQ(sources->items.size(), 1U);
+  const SourceRow& source = sources->items[0];
+  EXPECT_EQ(source.header_from,
+            (std::vector<std::string>{"merge.example.net", "news.merge.example.net"}));
+  EXPECT_EQ(source.dkim_domains, (std::vector<std::string>{"a.example.net", "z.example.net"}));
+  EXPECT_EQ(source.spf_domains, std::vector<std::string>{"bounce.example.net"});
+  EXPECT_EQ(source.reports, 3);
 }
 
 TEST_F(RollupsTest, ReparsedReportIsRolledUp) {
