@@ -31,6 +31,20 @@ Error NewerSchemaError(int version) {
                                        "); upgrade dmarcd");
 }
 
+// The rows whose foreign key points at nothing, as PRAGMA foreign_key_check
+// lists them.
+Result<int64_t> BrokenForeignKeys(sqlite3* db) {
+  auto check = Statement::Prepare(db, "SELECT COUNT(*) FROM pragma_foreign_key_check");
+  if (!check) {
+    return tl::unexpected(check.error());
+  }
+  auto row = check->Step();
+  if (!row) {
+    return tl::unexpected(row.error());
+  }
+  return *row ? check->Int(0) : 0;
+}
+
 // Applies one migration unless another process got there first: the version
 // is read again under the write lock that BEGIN IMMEDIATE takes.
 Result<bool> ApplyMigration(Database& db, const Migration& migration) {
@@ -51,6 +65,11 @@ Result<bool> ApplyMigration(Database& db, const Migration& migration) {
     return false;
   }
 
+  auto broken_before = BrokenForeignKeys(db.Handle());
+  if (!broken_before) {
+    return fail(broken_before.error());
+  }
+
   const std::string sql(migration.sql);
   char* message = nullptr;
   const int rc = sqlite3_exec(db.Handle(), sql.c_str(), nullptr, nullptr, &message);
@@ -66,6 +85,18 @@ Result<bool> ApplyMigration(Database& db, const Migration& migration) {
   // transaction.
   if (auto after = AfterMigration(db, migration.version); !after) {
     return fail(after.error());
+  }
+
+  // Foreign keys are not enforced while migrating (Database::Migrate): a
+  // migration that made a table anew must leave every key as it found it.
+  auto broken_after = BrokenForeignKeys(db.Handle());
+  if (!broken_after) {
+    return fail(broken_after.error());
+  }
+  if (*broken_after > *broken_before) {
+    return fail(
+        Error(ErrorCode::kInternal, "migration " + std::string(migration.name) +
+                                        " leaves rows whose foreign key points at nothing"));
   }
 
   const std::string set_version = "PRAGMA user_version = " + std::to_string(migration.version);
@@ -226,17 +257,31 @@ Result<int> Database::Migrate() {
   }
 
   // Each migration in its own transaction: a failure leaves the database at
-  // the last version that applied whole.
+  // the last version that applied whole. Foreign keys are not enforced
+  // meanwhile (the pragma does nothing inside a transaction), as SQLite's
+  // procedure for remaking a table asks; ApplyMigration checks them all
+  // before each commit.
+  if (auto off = Exec("PRAGMA foreign_keys = OFF"); !off) {
+    return tl::unexpected(off.error());
+  }
   int applied = 0;
+  Result<int> outcome = 0;
   for (const Migration& migration : Migrations()) {
     if (migration.version <= *version) {
       continue;
     }
     auto done = ApplyMigration(*this, migration);
     if (!done) {
-      return tl::unexpected(done.error());
+      outcome = tl::unexpected(done.error());
+      break;
     }
     applied += *done ? 1 : 0;
+  }
+  if (auto on = Exec("PRAGMA foreign_keys = ON"); !on && outcome) {
+    return tl::unexpected(on.error());
+  }
+  if (!outcome) {
+    return outcome;
   }
   return applied;
 }

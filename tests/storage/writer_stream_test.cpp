@@ -2,11 +2,14 @@
 // CommitBatch) and inputs read as a stream (IngestSource), which must store
 // exactly what Ingest stores.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 
@@ -46,6 +49,22 @@ std::string Gunzip(const std::string& gzip) {
   }
   inflateEnd(&stream);
   EXPECT_EQ(rc, Z_STREAM_END);
+  return out;
+}
+
+// `data` as a gzip member of stored (uncompressed) blocks.
+std::string GzipStored(const std::string& data) {
+  z_stream stream{};
+  EXPECT_EQ(deflateInit2(&stream, Z_NO_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY),
+            Z_OK);
+  std::string out(deflateBound(&stream, data.size()), '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  stream.avail_in = static_cast<uInt>(data.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&stream, Z_FINISH), Z_STREAM_END);
+  out.resize(stream.total_out);
+  deflateEnd(&stream);
   return out;
 }
 
@@ -237,6 +256,106 @@ TEST_F(WriterStreamTest, StreamedInputJoinsABatch) {
   ASSERT_TRUE(streamed && held);
   ASSERT_TRUE(writer_->CommitBatch());
   EXPECT_EQ(Count("records"), 24);
+}
+
+TEST_F(WriterStreamTest, ArchivingALargeInputTakesNoMemoryOfItsSize) {
+  // 24 MiB that inflate to noise: archived in raw_inputs, then rejected,
+  // and the rejected row gets a copy. Both blobs are written through
+  // incremental blob I/O; since migration 0006 SQLite no longer builds
+  // either in memory first (it did, twice over, with `bytes` mid-row).
+  std::string noise(std::size_t{24} << 20, '\0');
+  std::mt19937_64 random(7);
+  for (size_t i = 0; i + 8 <= noise.size(); i += 8) {
+    const uint64_t word = random();
+    std::memcpy(noise.data() + i, &word, sizeof word);
+  }
+  const std::string gzip = GzipStored(noise);
+  noise = std::string();
+  StringSource source(gzip, "file:noise.xml.gz");
+
+  sqlite3_int64 used = 0;
+  sqlite3_int64 highest = 0;
+  sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &used, &highest, 1);
+  auto outcome = writer_->IngestSource(source);
+  sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &used, &highest, 0);
+
+  ASSERT_TRUE(outcome) << outcome.error().ToString();
+  EXPECT_EQ(outcome->Overall(), PartStatus::kRejected);
+  EXPECT_EQ(QueryInt(*db_, "SELECT size FROM raw_inputs"), static_cast<int64_t>(gzip.size()));
+  EXPECT_EQ(QueryText(*db_, "SELECT sha256 FROM raw_inputs"), Sha256Hex(gzip));
+  EXPECT_EQ(QueryText(*db_, "SELECT sha256 FROM rejected"), Sha256Hex(gzip));
+  EXPECT_EQ(QueryInt(*db_, "SELECT length(bytes) FROM rejected"),
+            static_cast<int64_t>(gzip.size()));
+  // The page cache (4 MiB) and the statements, not 48 MiB of blobs.
+  EXPECT_LT(highest, sqlite3_int64{8} << 20);
+}
+
+TEST_F(WriterStreamTest, MigrationSixPutsTheArchiveBytesLastAndKeepsEveryRow) {
+  ASSERT_TRUE(writer_->Ingest({ReadData("google_20-records_parsedmarc.xml.gz"), "file:g"}));
+  ASSERT_TRUE(writer_->Ingest({ReadData("synthetic_not-a-report_kimon.xml"), "file:n"}));
+  const std::string raw_rows =
+      "SELECT group_concat(id || sha256 || size || compression || origin || received_at || "
+      "hex(bytes), '|') FROM (SELECT * FROM raw_inputs ORDER BY id)";
+  const std::string rejected_rows =
+      "SELECT group_concat(id || received_at || origin || name || code || message || size || "
+      "sha256 || raw_input_id || hex(bytes), '|') FROM (SELECT * FROM rejected ORDER BY id)";
+  const std::string raw = QueryText(*db_, raw_rows);
+  const std::string rejected = QueryText(*db_, rejected_rows);
+  ASSERT_EQ(Count("raw_inputs"), 2);
+  ASSERT_EQ(Count("rejected"), 1);
+
+  // The tables as schema 5 had them, `bytes` in the middle of the row.
+  writer_.reset();
+  ASSERT_TRUE(db_->Exec(
+      "PRAGMA foreign_keys = OFF; BEGIN; "
+      "CREATE TABLE raw_v5 (id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, size INTEGER "
+      "NOT NULL, compression TEXT NOT NULL, bytes BLOB NOT NULL, origin TEXT NOT NULL, "
+      "received_at INTEGER NOT NULL); "
+      "INSERT INTO raw_v5 SELECT id, sha256, size, compression, bytes, origin, received_at "
+      "FROM raw_inputs; DROP TABLE raw_inputs; ALTER TABLE raw_v5 RENAME TO raw_inputs; "
+      "CREATE TABLE rejected_v5 (id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, origin "
+      "TEXT NOT NULL, name TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL, size "
+      "INTEGER NOT NULL, sha256 TEXT NOT NULL UNIQUE, bytes BLOB NOT NULL, raw_input_id INTEGER "
+      "REFERENCES raw_inputs (id), recovered_at INTEGER); "
+      "INSERT INTO rejected_v5 SELECT id, received_at, origin, name, code, message, size, "
+      "sha256, bytes, raw_input_id, recovered_at FROM rejected; DROP TABLE rejected; "
+      "ALTER TABLE rejected_v5 RENAME TO rejected; "
+      "CREATE INDEX rejected_by_received_at ON rejected (received_at); "
+      "PRAGMA user_version = 5; COMMIT; PRAGMA foreign_keys = ON"));
+  ASSERT_EQ(QueryText(*db_, "SELECT name FROM pragma_table_info('raw_inputs') WHERE cid = 4"),
+            "bytes");
+  db_.reset();
+
+  auto reopened = Database::Open(path_);
+  ASSERT_TRUE(reopened) << reopened.error().ToString();
+  db_ = std::move(*reopened);
+  EXPECT_EQ(QueryInt(*db_, "PRAGMA user_version"), 6);
+  for (const std::string table : {"raw_inputs", "rejected"}) {
+    EXPECT_EQ(QueryText(*db_, "SELECT name FROM pragma_table_info('" + table +
+                                  "') ORDER BY cid DESC LIMIT 1"),
+              "bytes")
+        << table;
+  }
+  EXPECT_EQ(QueryText(*db_, raw_rows), raw);
+  EXPECT_EQ(QueryText(*db_, rejected_rows), rejected);
+  EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM pragma_foreign_key_check"), 0);
+  EXPECT_EQ(QueryInt(*db_, "PRAGMA foreign_keys"), 1);
+  EXPECT_EQ(QueryInt(*db_,
+                     "SELECT COUNT(*) FROM reports r JOIN raw_inputs x ON "
+                     "x.id = r.raw_input_id"),
+            1);
+  EXPECT_EQ(QueryInt(*db_,
+                     "SELECT COUNT(*) FROM sqlite_schema WHERE name = "
+                     "'rejected_by_received_at'"),
+            1);
+
+  // And the writer goes on, on the new tables.
+  writer_ = std::make_unique<Writer>(*db_, parser::Limits{});
+  auto more =
+      writer_->Ingest({ReadData("fastmail_four-records-multi-dkim_stalwart.xml"), "file:f"});
+  ASSERT_TRUE(more) << more.error().ToString();
+  EXPECT_EQ(more->Overall(), PartStatus::kStored);
+  EXPECT_EQ(Count("raw_inputs"), 3);
 }
 
 }  // namespace
