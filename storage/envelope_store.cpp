@@ -500,7 +500,6 @@ parser::AggregateSink& EnvelopeStore::OnAggregateBegin(const parser::DocumentInf
   doc_ = Document{};
   doc_.part.name = doc.name;
   doc_.rollup_mark = rollups_.Held();
-  rollups_.BeginReport();
   // A savepoint per document: a report that fails half-way is undone alone,
   // and its good siblings in the same envelope stay.
   if (auto opened = db_.Exec("SAVEPOINT document"); !opened) {
@@ -581,6 +580,7 @@ Result<parser::SinkAction> EnvelopeStore::OnHeader(const parser::AggregateHeader
   part.status = PartStatus::kStored;
   part.report_pk = sqlite3_last_insert_rowid(db_.Handle());
   doc_.reporter_key = reporter_key;
+  rollups_.BeginReport(RollupReport{part.report_pk, domain, reporter_key, part.begin, part.end});
 
   if (auto notes = InsertNotes(part.report_pk, "error", header.errors); !notes) {
     return tl::unexpected(notes.error());
@@ -646,7 +646,9 @@ Result<parser::SinkAction> EnvelopeStore::OnRecord(const parser::AggregateRecord
     }
   }
 
-  rollups_.AddRecord(record);
+  if (auto added = rollups_.AddRecord(record); !added) {
+    return tl::unexpected(added.error());
+  }
 
   // Figures are weighted by the record's message count (RFC 7489 Appendix C:
   // a row stands for `count` messages); DMARC passes when either aligned
@@ -693,8 +695,7 @@ Result<void> EnvelopeStore::OnEnd(const std::vector<std::string>& warnings) {
     }
   }
 
-  rollups_.EndReport(
-      RollupReport{part.report_pk, part.domain, doc_.reporter_key, part.begin, part.end});
+  rollups_.EndReport();
 
   finish_report_.Bind(1, part.records).Bind(2, part.messages).Bind(3, part.report_pk);
   if (auto updated = finish_report_.Run(); !updated) {

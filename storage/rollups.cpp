@@ -50,13 +50,17 @@ constexpr const char* kAddFigures =
 
 }  // namespace
 
-// One ended report, waiting for Flush: its sources (with their names) and
-// each source's share of every day, in the order of `sources`.
+// One ended report, waiting for Flush (or a report's sources written
+// early): its sources, with their names, and each one's share of every
+// day, in the order of `sources`.
 struct RollupWriter::HeldReport {
   RollupReport report;
   std::vector<int64_t> days;  // 00:00 UTC of each day covered, oldest first
+  // The split of the report's totals; empty for sources written early,
+  // whose report writes its days at its end.
   std::vector<DayFigures> report_days;
-  std::map<std::string, Source> sources;
+  Sources sources;
+  // Empty for a report of one day, where a source's share is all of it.
   std::vector<std::vector<Figures>> shares;
 };
 
@@ -64,36 +68,70 @@ RollupWriter::RollupWriter(Database& db) : db_(db) {}
 
 RollupWriter::~RollupWriter() = default;
 
-void RollupWriter::BeginReport() { sources_.clear(); }
+void RollupWriter::BeginReport(const RollupReport& report) {
+  report_ = report;
+  report_totals_ = Figures{};
+  sources_.clear();
+}
 
-void RollupWriter::AddRecord(const parser::AggregateRecord& record) {
-  Source& source = sources_[record.source_ip];
+void RollupWriter::AddName(Source& source, std::string_view kind, std::string_view name) {
+  entry_.assign(kind);
+  entry_ += ':';
+  // Domain names compare case-insensitively (RFC 4343).
+  for (const char c : name) entry_ += (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+  auto found = name_ids_.find(entry_);
+  if (found == name_ids_.end()) {
+    found = name_ids_.emplace(entry_, static_cast<uint32_t>(names_.size())).first;
+    names_.push_back(&found->first);
+  }
+  const uint32_t id = found->second;
+  const auto at = std::lower_bound(source.names.begin(), source.names.end(), id);
+  if (at == source.names.end() || *at != id) source.names.insert(at, id);
+}
+
+Result<void> RollupWriter::AddRecord(const parser::AggregateRecord& record) {
+  auto found = sources_.find(record.source_ip);
+  if (found == sources_.end()) {
+    // A report of one day owes its sources nothing but their sums, so they
+    // can be written in parts: the upserts add up.
+    if (sources_.size() >= kRollupReportSources &&
+        UtcDayStart(report_.begin) == UtcDayStart(std::max(report_.begin, report_.end - 1))) {
+      HeldReport part;
+      part.report = report_;
+      part.days.push_back(UtcDayStart(report_.begin));
+      part.sources = std::move(sources_);
+      sources_.clear();
+      if (auto written = Write({&part}); !written) return written;
+    }
+    found = sources_.emplace(record.source_ip, Source{}).first;
+  }
+  Source& source = found->second;
   ++source.records;
 
   // The same weighting as the report's totals (EnvelopeStore::OnRecord):
   // a row stands for `count` messages (RFC 7489 Appendix C).
-  Figures& f = source.figures;
+  Figures f;
   const uint64_t count = record.count;
-  f.messages += count;
-  f.dmarc_pass += record.DmarcPass() ? count : 0;
-  f.dkim_aligned_pass += record.policy_dkim == "pass" ? count : 0;
-  f.spf_aligned_pass += record.policy_spf == "pass" ? count : 0;
-  f.disposition_none += record.disposition == "none" ? count : 0;
-  f.disposition_quarantine += record.disposition == "quarantine" ? count : 0;
-  f.disposition_reject += record.disposition == "reject" ? count : 0;
+  f.messages = count;
+  f.dmarc_pass = record.DmarcPass() ? count : 0;
+  f.dkim_aligned_pass = record.policy_dkim == "pass" ? count : 0;
+  f.spf_aligned_pass = record.policy_spf == "pass" ? count : 0;
+  f.disposition_none = record.disposition == "none" ? count : 0;
+  f.disposition_quarantine = record.disposition == "quarantine" ? count : 0;
+  f.disposition_reject = record.disposition == "reject" ? count : 0;
+  Add(source.figures, f);
+  Add(report_totals_, f);
 
-  // Domain names compare case-insensitively (RFC 4343).
   if (record.header_from && !record.header_from->empty()) {
-    source.names.emplace(NameKind::kHeaderFrom, AsciiLower(*record.header_from));
+    AddName(source, "header_from", *record.header_from);
   }
   for (const auto& dkim : record.dkim) {
-    if (dkim.domain && !dkim.domain->empty())
-      source.names.emplace(NameKind::kDkim, AsciiLower(*dkim.domain));
+    if (dkim.domain && !dkim.domain->empty()) AddName(source, "dkim", *dkim.domain);
   }
   for (const auto& spf : record.spf) {
-    if (spf.domain && !spf.domain->empty())
-      source.names.emplace(NameKind::kSpf, AsciiLower(*spf.domain));
+    if (spf.domain && !spf.domain->empty()) AddName(source, "spf", *spf.domain);
   }
+  return {};
 }
 
 Result<void> RollupWriter::Prepare() {
@@ -116,16 +154,20 @@ Result<void> RollupWriter::Prepare() {
            ", first_seen = MIN(first_seen, excluded.first_seen), "
            "last_seen = MAX(last_seen, excluded.last_seen), "
            // The union of two sorted name lists (migration 0005), sorted.
-           "names = (SELECT json_group_array(value) FROM (SELECT value FROM "
+           "names = CASE WHEN source_days.names = excluded.names THEN source_days.names ELSE "
+           "(SELECT json_group_array(value) FROM (SELECT value FROM "
            "json_each(source_days.names) UNION SELECT value FROM json_each(excluded.names) "
-           "ORDER BY value))"},
+           "ORDER BY value)) END"},
       {&upsert_reporter_day_,
        "INSERT INTO reporter_days (domain, day, reporter_key, messages, dmarc_pass) "
        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (domain, day, reporter_key) DO UPDATE SET "
        "messages = messages + excluded.messages, dmarc_pass = dmarc_pass + excluded.dmarc_pass"},
-      {&insert_source_report_,
+      // A report of one day may write a source in parts (AddRecord).
+      {&upsert_source_report_,
        "INSERT INTO source_reports (domain, source_ip, date_begin, report_id, date_end, records, "
-       "messages) VALUES (?, ?, ?, ?, ?, ?, ?)"},
+       "messages) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain, source_ip, date_begin, "
+       "report_id) DO UPDATE SET records = records + excluded.records, "
+       "messages = messages + excluded.messages"},
   };
   for (const auto& [statement, sql] : statements) {
     auto prepared = Statement::Prepare(db, sql);
@@ -241,23 +283,23 @@ void Apportion(const std::vector<DaySeconds>& days, const std::vector<DayFigures
 
 }  // namespace
 
-void RollupWriter::EndReport(const RollupReport& report) {
+void RollupWriter::EndReport() {
   auto held = std::make_unique<HeldReport>();
-  held->report = report;
-  const std::vector<DaySeconds> days = DaysOf(report.begin, report.end);
+  held->report = report_;
+  const std::vector<DaySeconds> days = DaysOf(report_.begin, report_.end);
   for (const DaySeconds& day : days) held->days.push_back(day.day);
 
   // The report's day figures are the split of its totals (the rule of
-  // report_days); each source's are apportioned so that they add up both
-  // to the source's totals and to those day figures.
-  Figures totals;
-  for (const auto& [ip, source] : sources_) Add(totals, source.figures);
-  held->report_days = SplitOverDays(report.begin, report.end, totals);
-  std::vector<Figures> source_totals;
-  source_totals.reserve(sources_.size());
-  for (const auto& [ip, source] : sources_) source_totals.push_back(source.figures);
-  held->shares.assign(sources_.size(), std::vector<Figures>(days.size()));
-  Apportion(days, held->report_days, source_totals, held->shares);
+  // report_days); over several days, each source's are apportioned so
+  // that they add up both to the source's totals and to those day figures.
+  held->report_days = SplitOverDays(report_.begin, report_.end, report_totals_);
+  if (days.size() > 1) {
+    std::vector<Figures> source_totals;
+    source_totals.reserve(sources_.size());
+    for (const auto& [ip, source] : sources_) source_totals.push_back(source.figures);
+    held->shares.assign(sources_.size(), std::vector<Figures>(days.size()));
+    Apportion(days, held->report_days, source_totals, held->shares);
+  }
 
   held_sources_ += sources_.size();
   held->sources = std::move(sources_);
@@ -273,8 +315,6 @@ void RollupWriter::RollBackTo(size_t mark) {
 }
 
 namespace {
-
-constexpr std::string_view kNameKinds[] = {"header_from", "dkim", "spf"};
 
 // Appends `text` as a JSON string.
 void AppendJsonString(std::string_view text, std::string& out) {
@@ -296,82 +336,31 @@ void AppendJsonString(std::string_view text, std::string& out) {
   out += '"';
 }
 
-// The names column of migration 0005: the union of `sets` as a JSON array
-// of "kind:name", sorted bytewise like SQLite's BINARY collation, which
-// the upsert's merge sorts by.
-template <typename NameSet>
-void NamesJson(const std::vector<const NameSet*>& sets, std::string& out) {
-  std::vector<std::string> names;
-  for (const NameSet* set : sets) {
-    for (const auto& [kind, name] : *set) {
-      std::string entry(kNameKinds[static_cast<size_t>(kind)]);
-      entry += ':';
-      entry += name;
-      names.push_back(std::move(entry));
-    }
+}  // namespace
+
+void RollupWriter::NamesJson(const std::vector<const std::vector<uint32_t>*>& ids,
+                             std::string& out) const {
+  // Sorted bytewise, like SQLite's BINARY collation that the upsert's
+  // merge sorts by.
+  std::vector<const std::string*> entries;
+  for (const std::vector<uint32_t>* some : ids) {
+    for (const uint32_t id : *some) entries.push_back(names_[id]);
   }
-  std::sort(names.begin(), names.end());
-  names.erase(std::unique(names.begin(), names.end()), names.end());
+  std::sort(entries.begin(), entries.end(),
+            [](const std::string* a, const std::string* b) { return *a < *b; });
+  entries.erase(std::unique(entries.begin(), entries.end(),
+                            [](const std::string* a, const std::string* b) { return *a == *b; }),
+                entries.end());
   // clear and push_back: g++ 12 at -O2 warns (-Wrestrict, a false
   // positive) about assigning a literal here.
   out.clear();
   out.push_back('[');
-  for (size_t i = 0; i < names.size(); ++i) {
+  for (size_t i = 0; i < entries.size(); ++i) {
     if (i > 0) out += ',';
-    AppendJsonString(names[i], out);
+    AppendJsonString(*entries[i], out);
   }
   out += ']';
 }
-
-// The held rows of each table, pointing into the held reports. `names`
-// are those of one report's source, or of several once merged.
-template <typename NameSet>
-struct SourceDayRow {
-  std::string_view domain;
-  int64_t day;
-  std::string_view source_ip;
-  Figures figures;
-  int64_t first_seen;
-  int64_t last_seen;
-  std::vector<const NameSet*> names;
-  auto Key() const { return std::tie(domain, day, source_ip); }
-};
-
-struct SourceReportRow {
-  std::string_view domain;
-  std::string_view source_ip;
-  const RollupReport* report;
-  uint64_t records;
-  uint64_t messages;
-  auto Key() const { return std::tie(domain, source_ip, report->begin, report->report_pk); }
-};
-
-struct DomainDayRow {
-  std::string_view domain;
-  int64_t day;
-  std::string_view reporter_key;
-  Figures figures;
-  auto DomainKey() const { return std::tie(domain, day); }
-  auto ReporterKey() const { return std::tie(domain, day, reporter_key); }
-};
-
-// Sorts `rows` by `key` and folds each run of equal keys into its first
-// row with `merge`; returns the number of rows left at the front.
-template <typename Row, typename Key, typename Merge>
-size_t SortAndMerge(std::vector<Row>& rows, Key key, Merge merge) {
-  std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) { return key(a) < key(b); });
-  size_t kept = 0;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    if (kept > 0 && key(rows[kept - 1]) == key(rows[i])) {
-      merge(rows[kept - 1], rows[i]);
-    } else {
-      rows[kept++] = rows[i];
-    }
-  }
-  return kept;
-}
-
-}  // namespace
 
 Result<void> RollupWriter::Flush() {
   // Whatever happens below, nothing is held afterwards: on an error the
@@ -379,91 +368,142 @@ Result<void> RollupWriter::Flush() {
   std::vector<std::unique_ptr<HeldReport>> held = std::move(held_);
   held_.clear();
   held_sources_ = 0;
-  if (held.empty()) return {};
+  std::vector<const HeldReport*> reports;
+  reports.reserve(held.size());
+  for (const auto& report : held) reports.push_back(report.get());
+  auto written = reports.empty() ? Result<void>{} : Write(reports);
+  held.clear();
+  if (sources_.empty()) {
+    name_ids_.clear();
+    names_.clear();
+  }
+  return written;
+}
+
+Result<void> RollupWriter::Write(const std::vector<const HeldReport*>& reports) {
   if (auto prepared = Prepare(); !prepared) return prepared;
 
-  using DayRow = SourceDayRow<decltype(Source::names)>;
-  std::vector<DayRow> source_days;
+  // The rows of each table, pointing into the reports, put in key order.
+  struct SourceDayRow {
+    const RollupReport* report;
+    int64_t day;
+    const std::string* source_ip;
+    const Source* source;
+    const Figures* share;
+    auto Key() const { return std::tie(report->domain, day, *source_ip); }
+  };
+  struct SourceReportRow {
+    const RollupReport* report;
+    const std::string* source_ip;
+    const Source* source;
+    auto Key() const {
+      return std::tie(report->domain, *source_ip, report->begin, report->report_pk);
+    }
+  };
+  struct DayRow {
+    const RollupReport* report;
+    const DayFigures* day;
+    auto DomainKey() const { return std::tie(report->domain, day->day); }
+    auto ReporterKey() const { return std::tie(report->domain, day->day, report->reporter_key); }
+  };
+  std::vector<SourceDayRow> source_days;
   std::vector<SourceReportRow> source_reports;
-  std::vector<DomainDayRow> domain_days;
-  for (const auto& report : held) {
-    const RollupReport& r = report->report;
+  std::vector<DayRow> days;
+  for (const HeldReport* held : reports) {
+    const RollupReport& r = held->report;
     const int64_t first_day = UtcDayStart(r.begin);
     size_t index = 0;
-    for (const auto& [ip, source] : report->sources) {
-      const std::vector<Figures>& shares = report->shares[index++];
-      for (size_t d = 0; d < report->days.size(); ++d) {
+    for (const auto& [ip, source] : held->sources) {
+      for (size_t d = 0; d < held->days.size(); ++d) {
+        const Figures& share = held->shares.empty() ? source.figures : held->shares[index][d];
         // A source stays visible on the report's first day even with no
         // messages (a record with count 0).
-        if (AllZero(shares[d]) && report->days[d] != first_day) continue;
-        source_days.push_back(
-            DayRow{r.domain, report->days[d], ip, shares[d], r.begin, r.end, {&source.names}});
+        if (AllZero(share) && held->days[d] != first_day) continue;
+        source_days.push_back(SourceDayRow{&r, held->days[d], &ip, &source, &share});
       }
-      source_reports.push_back(
-          SourceReportRow{r.domain, ip, &r, source.records, source.figures.messages});
+      source_reports.push_back(SourceReportRow{&r, &ip, &source});
+      ++index;
     }
-    for (const DayFigures& day : report->report_days) {
-      if (AllZero(day.figures)) continue;
-      domain_days.push_back(DomainDayRow{r.domain, day.day, r.reporter_key, day.figures});
+    for (const DayFigures& day : held->report_days) {
+      if (!AllZero(day.figures)) days.push_back(DayRow{&r, &day});
     }
   }
 
-  source_days.resize(SortAndMerge(
-      source_days, [](const DayRow& row) { return row.Key(); },
-      [](DayRow& into, const DayRow& row) {
-        Add(into.figures, row.figures);
-        into.first_seen = std::min(into.first_seen, row.first_seen);
-        into.last_seen = std::max(into.last_seen, row.last_seen);
-        into.names.insert(into.names.end(), row.names.begin(), row.names.end());
-      }));
+  // Rows of the same key (a source on the same day in several reports) are
+  // folded into one upsert.
+  std::sort(source_days.begin(), source_days.end(),
+            [](const SourceDayRow& a, const SourceDayRow& b) { return a.Key() < b.Key(); });
   std::string names;
-  for (const DayRow& row : source_days) {
-    NamesJson(row.names, names);
-    upsert_source_day_.Bind(1, row.domain).Bind(2, row.day).Bind(3, row.source_ip);
-    BindFigures(upsert_source_day_, 4, row.figures);
-    upsert_source_day_.Bind(11, row.first_seen)
-        .Bind(12, row.last_seen)
-        .Bind(13, std::string_view(names));
+  std::vector<const std::vector<uint32_t>*> name_ids;
+  for (size_t i = 0; i < source_days.size();) {
+    const SourceDayRow& row = source_days[i];
+    Figures sum;
+    int64_t first_seen = row.report->begin;
+    int64_t last_seen = row.report->end;
+    name_ids.clear();
+    size_t next = i;
+    for (; next < source_days.size() && source_days[next].Key() == row.Key(); ++next) {
+      const SourceDayRow& same = source_days[next];
+      Add(sum, *same.share);
+      first_seen = std::min(first_seen, same.report->begin);
+      last_seen = std::max(last_seen, same.report->end);
+      name_ids.push_back(&same.source->names);
+    }
+    NamesJson(name_ids, names);
+    upsert_source_day_.Bind(1, std::string_view(row.report->domain))
+        .Bind(2, row.day)
+        .Bind(3, std::string_view(*row.source_ip));
+    BindFigures(upsert_source_day_, 4, sum);
+    upsert_source_day_.Bind(11, first_seen).Bind(12, last_seen).Bind(13, std::string_view(names));
     if (auto done = upsert_source_day_.Run(); !done) return done;
+    i = next;
   }
 
   std::sort(source_reports.begin(), source_reports.end(),
             [](const SourceReportRow& a, const SourceReportRow& b) { return a.Key() < b.Key(); });
   for (const SourceReportRow& row : source_reports) {
-    insert_source_report_.Bind(1, row.domain)
-        .Bind(2, row.source_ip)
+    upsert_source_report_.Bind(1, std::string_view(row.report->domain))
+        .Bind(2, std::string_view(*row.source_ip))
         .Bind(3, row.report->begin)
         .Bind(4, row.report->report_pk)
         .Bind(5, row.report->end)
-        .Bind(6, row.records)
-        .Bind(7, row.messages);
-    if (auto done = insert_source_report_.Run(); !done) return done;
+        .Bind(6, row.source->records)
+        .Bind(7, row.source->figures.messages);
+    if (auto done = upsert_source_report_.Run(); !done) return done;
   }
 
-  // reporter_days first: merging domain_days by (domain, day) folds the
-  // reporters together.
-  std::vector<DomainDayRow> reporter_days = domain_days;
-  reporter_days.resize(SortAndMerge(
-      reporter_days, [](const DomainDayRow& row) { return row.ReporterKey(); },
-      [](DomainDayRow& into, const DomainDayRow& row) { Add(into.figures, row.figures); }));
-  for (const DomainDayRow& row : reporter_days) {
-    upsert_reporter_day_.Bind(1, row.domain)
-        .Bind(2, row.day)
-        .Bind(3, row.reporter_key)
-        .Bind(4, row.figures.messages)
-        .Bind(5, row.figures.dmarc_pass);
-    if (auto done = upsert_reporter_day_.Run(); !done) return done;
-  }
-
-  domain_days.resize(SortAndMerge(
-      domain_days, [](const DomainDayRow& row) { return row.DomainKey(); },
-      [](DomainDayRow& into, const DomainDayRow& row) { Add(into.figures, row.figures); }));
-  for (const DomainDayRow& row : domain_days) {
-    upsert_domain_day_.Bind(1, row.domain).Bind(2, row.day);
-    BindFigures(upsert_domain_day_, 3, row.figures);
-    if (auto done = upsert_domain_day_.Run(); !done) return done;
-  }
-  return {};
+  // Per reporter, then per domain, each key once.
+  auto each_group = [&days](auto key, auto write) -> Result<void> {
+    std::sort(days.begin(), days.end(),
+              [&](const DayRow& a, const DayRow& b) { return key(a) < key(b); });
+    for (size_t i = 0; i < days.size();) {
+      Figures sum;
+      size_t next = i;
+      for (; next < days.size() && key(days[next]) == key(days[i]); ++next) {
+        Add(sum, days[next].day->figures);
+      }
+      if (auto done = write(days[i], sum); !done) return done;
+      i = next;
+    }
+    return {};
+  };
+  auto reporters = each_group([](const DayRow& row) { return row.ReporterKey(); },
+                              [this](const DayRow& row, const Figures& sum) {
+                                upsert_reporter_day_.Bind(1, std::string_view(row.report->domain))
+                                    .Bind(2, row.day->day)
+                                    .Bind(3, std::string_view(row.report->reporter_key))
+                                    .Bind(4, sum.messages)
+                                    .Bind(5, sum.dmarc_pass);
+                                return upsert_reporter_day_.Run();
+                              });
+  if (!reporters) return reporters;
+  return each_group(
+      [](const DayRow& row) { return row.DomainKey(); },
+      [this](const DayRow& row, const Figures& sum) {
+        upsert_domain_day_.Bind(1, std::string_view(row.report->domain)).Bind(2, row.day->day);
+        BindFigures(upsert_domain_day_, 3, sum);
+        return upsert_domain_day_.Run();
+      });
 }
 
 Result<void> RebuildRollups(Database& db) {
@@ -543,9 +583,11 @@ Result<void> RebuildRollups(Database& db) {
       statement->Reset();
     }
 
-    writer.BeginReport();
-    for (const parser::AggregateRecord& record : rows) writer.AddRecord(record);
-    writer.EndReport(report);
+    writer.BeginReport(report);
+    for (const parser::AggregateRecord& record : rows) {
+      if (auto added = writer.AddRecord(record); !added) return added;
+    }
+    writer.EndReport();
     if (writer.HeldSources() >= kRollupFlushSources) {
       if (auto done = writer.Flush(); !done) return done;
     }

@@ -44,6 +44,11 @@ namespace dmarcd::storage {
 // sorted pass to find pages shared, few enough to keep the memory small.
 inline constexpr size_t kRollupFlushSources = 32768;
 
+// The distinct sources of one report of one UTC day at which they are
+// written at once, inside the report's savepoint, and forgotten: a report
+// of millions of records then takes the memory of this many sources.
+inline constexpr size_t kRollupReportSources = 16384;
+
 // The report a roll-up belongs to, as stored in the reports table.
 struct RollupReport {
   int64_t report_pk = 0;
@@ -61,11 +66,16 @@ class RollupWriter {
   RollupWriter(const RollupWriter&) = delete;
   RollupWriter& operator=(const RollupWriter&) = delete;
 
-  // Forgets whatever the previous report added and did not end.
-  void BeginReport();
-  void AddRecord(const parser::AggregateRecord& record);
+  // Starts the roll-ups of `report`, whose row exists; forgets whatever a
+  // report before it added and did not end.
+  void BeginReport(const RollupReport& report);
+  // Adds a record of the report. A report of one UTC day writes its
+  // sources when they reach kRollupReportSources, through the caller's
+  // connection and savepoint: a failure then means the report must be
+  // rolled back.
+  Result<void> AddRecord(const parser::AggregateRecord& record);
   // Computes the report's rows and holds them until Flush.
-  void EndReport(const RollupReport& report);
+  void EndReport();
 
   // The reports held, as a mark for RollBackTo.
   size_t Held() const { return held_.size(); }
@@ -78,29 +88,40 @@ class RollupWriter {
   Result<void> Flush();
 
  private:
-  // The kinds of name a source_days row lists, in the order of kNameKinds.
-  enum class NameKind : uint8_t { kHeaderFrom, kDkim, kSpf };
-
   // What one report holds for one source IP.
   struct Source {
     Figures figures;
     uint64_t records = 0;
-    std::set<std::pair<NameKind, std::string>> names;  // lower-case names
+    std::vector<uint32_t> names;  // ids in names_, ascending, each once
   };
+  using Sources = std::map<std::string, Source, std::less<>>;
   struct HeldReport;
 
   Result<void> Prepare();
+  // Adds `name`, lower-cased, to the source's names under `kind`
+  // ("header_from", "dkim" or "spf").
+  void AddName(Source& source, std::string_view kind, std::string_view name);
+  Result<void> Write(const std::vector<const HeldReport*>& reports);
+  // The names column of migration 0005 for a source-day with these names.
+  void NamesJson(const std::vector<const std::vector<uint32_t>*>& ids, std::string& out) const;
 
   Database& db_;
   bool prepared_ = false;
-  std::map<std::string, Source> sources_;
+  RollupReport report_;  // the report being added to
+  Figures report_totals_;
+  Sources sources_;
   std::vector<std::unique_ptr<HeldReport>> held_;
   size_t held_sources_ = 0;
+  // "kind:name" of every name held or being added, numbered in order of
+  // arrival; emptied when nothing refers to them.
+  std::map<std::string, uint32_t, std::less<>> name_ids_;
+  std::vector<const std::string*> names_;
+  std::string entry_;  // AddName's buffer
 
   Statement upsert_domain_day_;
   Statement upsert_source_day_;
   Statement upsert_reporter_day_;
-  Statement insert_source_report_;
+  Statement upsert_source_report_;
 };
 
 // Empties the roll-up tables and builds them again from the stored reports

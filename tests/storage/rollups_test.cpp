@@ -254,6 +254,72 @@ TEST_F(RollupsTest, AGroupCommitWritesTheRollupsOfWhatItKeepsOnly) {
   EXPECT_EQ(QueryInt(*db_, "SELECT SUM(messages) FROM source_days"), 3 * 1014);
 }
 
+TEST_F(RollupsTest, AReportOfManySourcesIsWrittenInPartsThatAddUp) {
+  // One day, more distinct sources than RollupWriter holds for a report
+  // (kRollupReportSources): they are written in parts. The first 300
+  // sources come back after the first part with another DKIM domain, so
+  // their rows are upserted twice.
+  const size_t distinct = kRollupReportSources + 700;
+  std::string xml =
+      "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>Big</org_name><email>"
+      "dmarc@big.example</email><report_id>many</report_id><date_range><begin>1709251200"
+      "</begin><end>1709337599</end></date_range></report_metadata><policy_published><domain>"
+      "many.example.net</domain><p>none</p></policy_published>";
+  auto record = [](size_t i, const std::string& dkim) {
+    const std::string ip = "10." + std::to_string(i / 65536) + "." + std::to_string(i / 256 % 256) +
+                           "." + std::to_string(i % 256);
+    return "<record><row><source_ip>" + ip + "</source_ip><count>" + std::to_string(i % 7 + 1) +
+           "</count><policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>fail"
+           "</spf></policy_evaluated></row><identifiers><header_from>many.example.net"
+           "</header_from></identifiers><auth_results><dkim><domain>" +
+           dkim +
+           "</domain><result>pass</result></dkim><spf><domain>many.example.net</domain>"
+           "<result>fail</result></spf></auth_results></record>";
+  };
+  uint64_t messages = 0;
+  for (size_t i = 0; i < distinct; ++i) {
+    xml += record(i, "a.example.net");
+    messages += i % 7 + 1;
+  }
+  for (size_t i = 0; i < 300; ++i) {
+    xml += record(i, "b.example.net");
+    messages += i % 7 + 1;
+  }
+  xml += "</feedback>";
+
+  Writer writer(*db_, parser::Limits{});
+  auto outcome = writer.Ingest(parser::Envelope{xml, "file:many"});
+  ASSERT_TRUE(outcome) << outcome.error().ToString();
+  ASSERT_EQ(outcome->Overall(), PartStatus::kStored);
+
+  EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM source_days"), static_cast<int64_t>(distinct));
+  EXPECT_EQ(QueryInt(*db_, "SELECT SUM(messages) FROM source_days"),
+            static_cast<int64_t>(messages));
+  EXPECT_EQ(QueryInt(*db_, "SELECT messages FROM domain_days"), static_cast<int64_t>(messages));
+  EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM source_reports"), static_cast<int64_t>(distinct));
+  EXPECT_EQ(QueryInt(*db_, "SELECT SUM(records) FROM source_reports"),
+            static_cast<int64_t>(distinct + 300));
+  // 10.0.0.5 came twice: 6 + 6 messages, both DKIM domains.
+  EXPECT_EQ(QueryInt(*db_, "SELECT messages FROM source_days WHERE source_ip = '10.0.0.5'"), 12);
+  EXPECT_EQ(QueryInt(*db_, "SELECT records FROM source_reports WHERE source_ip = '10.0.0.5'"), 2);
+  EXPECT_EQ(QueryText(*db_, "SELECT names FROM source_days WHERE source_ip = '10.0.0.5'"),
+            "[\"dkim:a.example.net\",\"dkim:b.example.net\",\"header_from:many.example.net\","
+            "\"spf:many.example.net\"]");
+  EXPECT_EQ(QueryText(*db_, "SELECT names FROM source_days WHERE source_ip = '10.0.2.0'"),
+            "[\"dkim:a.example.net\",\"header_from:many.example.net\","
+            "\"spf:many.example.net\"]");
+
+  // The parts are undone with the report: cut off, nothing of it stays.
+  std::string cut_xml = xml.substr(0, xml.size() - 2000);
+  cut_xml.replace(cut_xml.find("<report_id>many"), 15, "<report_id>cut");
+  auto cut = writer.Ingest(parser::Envelope{cut_xml, "file:cut"});
+  ASSERT_TRUE(cut);
+  EXPECT_EQ(cut->Overall(), PartStatus::kRejected);
+  EXPECT_EQ(QueryInt(*db_, "SELECT SUM(messages) FROM source_days"),
+            static_cast<int64_t>(messages));
+  EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM source_reports"), static_cast<int64_t>(distinct));
+}
+
 TEST_F(RollupsTest, MigrationBuildsTheRollupsOfStoredReports) {
   IngestCorpus();
   const std::string sources =
@@ -289,7 +355,7 @@ TEST_F(RollupsTest, MigrationBuildsTheRollupsOfStoredReports) {
   auto reopened = Database::Open(path_);
   ASSERT_TRUE(reopened) << reopened.error().ToString();
   db_ = std::move(*reopened);
-  EXPECT_EQ(QueryInt(*db_, "PRAGMA user_version"), 5);
+  EXPECT_EQ(QueryInt(*db_, "PRAGMA user_version"), Database::LatestSchemaVersion());
   EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'source_names'"), 0);
 
   EXPECT_EQ(
@@ -331,7 +397,7 @@ TEST_F(RollupsTest, MigrationFiveMovesTheNamesIntoTheDayRows) {
   ASSERT_TRUE(reopened) << reopened.error().ToString();
   db_ = std::move(*reopened);
 
-  EXPECT_EQ(QueryInt(*db_, "PRAGMA user_version"), 5);
+  EXPECT_EQ(QueryInt(*db_, "PRAGMA user_version"), Database::LatestSchemaVersion());
   EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'source_names'"), 0);
   EXPECT_EQ(Dump("domain || ',' || day || ',' || source_ip || ',' || messages || ',' || names "
                  "AS row FROM source_days ORDER BY 1"),
