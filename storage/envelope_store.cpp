@@ -295,18 +295,9 @@ Result<void> EnvelopeStore::PrepareStatements() {
        "policy_discovery_method, raw_input_id, document_name, received_at, origin) "
        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
       {&insert_note_, "INSERT INTO report_notes (report_id, kind, seq, text) VALUES (?, ?, ?, ?)"},
-      {&insert_record_,
-       "INSERT INTO records (report_id, seq, source_ip, count, disposition, policy_dkim, "
-       "policy_spf, header_from, envelope_from, envelope_to) "
-       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+      {&last_record_pk_, "SELECT COALESCE(MAX(id), 0) FROM records"},
       {&insert_reason_,
        "INSERT INTO record_reasons (record_id, seq, type, comment) VALUES (?, ?, ?, ?)"},
-      {&insert_dkim_,
-       "INSERT INTO dkim_results (record_id, seq, domain, selector, result, human_result) "
-       "VALUES (?, ?, ?, ?, ?, ?)"},
-      {&insert_spf_,
-       "INSERT INTO spf_results (record_id, seq, domain, scope, result, human_result) "
-       "VALUES (?, ?, ?, ?, ?, ?)"},
       {&finish_report_, "UPDATE reports SET records = ?, messages = ? WHERE id = ?"},
       {&insert_day_,
        "INSERT INTO report_days (report_id, day, domain, messages, dmarc_pass, "
@@ -500,6 +491,7 @@ parser::AggregateSink& EnvelopeStore::OnAggregateBegin(const parser::DocumentInf
   doc_ = Document{};
   doc_.part.name = doc.name;
   doc_.rollup_mark = rollups_.Held();
+  pending_records_.clear();
   // A savepoint per document: a report that fails half-way is undone alone,
   // and its good siblings in the same envelope stay.
   if (auto opened = db_.Exec("SAVEPOINT document"); !opened) {
@@ -581,6 +573,13 @@ Result<parser::SinkAction> EnvelopeStore::OnHeader(const parser::AggregateHeader
   part.report_pk = sqlite3_last_insert_rowid(db_.Handle());
   doc_.reporter_key = reporter_key;
   rollups_.BeginReport(RollupReport{part.report_pk, domain, reporter_key, part.begin, part.end});
+  // The writer is alone in its transaction, so the next ids are its own.
+  auto last = last_record_pk_.Step();
+  if (!last) {
+    return tl::unexpected(last.error());
+  }
+  next_record_pk_ = (*last ? last_record_pk_.Int(0) : 0) + 1;
+  last_record_pk_.Reset();
 
   if (auto notes = InsertNotes(part.report_pk, "error", header.errors); !notes) {
     return tl::unexpected(notes.error());
@@ -594,56 +593,6 @@ Result<parser::SinkAction> EnvelopeStore::OnRecord(const parser::AggregateRecord
   if (__builtin_add_overflow(doc_.totals.messages, record.count, &messages)) {
     return MakeError(ErrorCode::kInvalidValue,
                      "the record counts add up to more than 2^64 messages");
-  }
-
-  insert_record_.Bind(1, doc_.part.report_pk)
-      .Bind(2, doc_.part.records)
-      .Bind(3, std::string_view(record.source_ip))
-      .Bind(4, record.count)
-      .Bind(5, record.disposition)
-      .Bind(6, record.policy_dkim)
-      .Bind(7, record.policy_spf)
-      .Bind(8, record.header_from)
-      .Bind(9, record.envelope_from)
-      .Bind(10, record.envelope_to);
-  if (auto inserted = insert_record_.Run(); !inserted) {
-    return tl::unexpected(inserted.error());
-  }
-  const int64_t record_pk = sqlite3_last_insert_rowid(db_.Handle());
-
-  for (size_t i = 0; i < record.reasons.size(); ++i) {
-    const auto& reason = record.reasons[i];
-    insert_reason_.Bind(1, record_pk)
-        .Bind(2, uint64_t{i})
-        .Bind(3, reason.type)
-        .Bind(4, reason.comment);
-    if (auto inserted = insert_reason_.Run(); !inserted) {
-      return tl::unexpected(inserted.error());
-    }
-  }
-  for (size_t i = 0; i < record.dkim.size(); ++i) {
-    const auto& dkim = record.dkim[i];
-    insert_dkim_.Bind(1, record_pk)
-        .Bind(2, uint64_t{i})
-        .Bind(3, dkim.domain)
-        .Bind(4, dkim.selector)
-        .Bind(5, std::string_view(dkim.result))
-        .Bind(6, dkim.human_result);
-    if (auto inserted = insert_dkim_.Run(); !inserted) {
-      return tl::unexpected(inserted.error());
-    }
-  }
-  for (size_t i = 0; i < record.spf.size(); ++i) {
-    const auto& spf = record.spf[i];
-    insert_spf_.Bind(1, record_pk)
-        .Bind(2, uint64_t{i})
-        .Bind(3, spf.domain)
-        .Bind(4, spf.scope)
-        .Bind(5, std::string_view(spf.result))
-        .Bind(6, spf.human_result);
-    if (auto inserted = insert_spf_.Run(); !inserted) {
-      return tl::unexpected(inserted.error());
-    }
   }
 
   if (auto added = rollups_.AddRecord(record); !added) {
@@ -663,10 +612,20 @@ Result<parser::SinkAction> EnvelopeStore::OnRecord(const parser::AggregateRecord
   totals.disposition_none += record.disposition == "none" ? count : 0;
   totals.disposition_quarantine += record.disposition == "quarantine" ? count : 0;
   totals.disposition_reject += record.disposition == "reject" ? count : 0;
+
+  pending_records_.push_back(record);
+  if (pending_records_.size() >= kRecordRows) {
+    if (auto written = WriteRecords(); !written) {
+      return tl::unexpected(written.error());
+    }
+  }
   return parser::SinkAction::kContinue;
 }
 
 Result<void> EnvelopeStore::OnEnd(const std::vector<std::string>& warnings) {
+  if (auto written = WriteRecords(); !written) {
+    return written;
+  }
   PartOutcome& part = doc_.part;
   part.messages = doc_.totals.messages;
   part.warnings = warnings;
@@ -729,6 +688,7 @@ void EnvelopeStore::OnAggregateEnd(const parser::DocumentInfo& doc, const Result
 
   // The report is rejected whole: nothing of it may stay (AggregateSink).
   rollups_.RollBackTo(doc_.rollup_mark);
+  pending_records_.clear();
   if (doc_.savepoint) {
     auto undone = db_.Exec("ROLLBACK TO document");
     auto released = db_.Exec("RELEASE document");
@@ -823,6 +783,139 @@ void EnvelopeStore::RecordRejection(std::string name, std::string_view bytes, co
     part.rejected_pk = sqlite3_last_insert_rowid(db_.Handle());
   }
   outcome_.parts.push_back(std::move(part));
+}
+
+namespace {
+
+// Inserts `rows` rows through statements of up to `cache.size()` rows
+// each, made from `head` ("INSERT INTO t (a, b) VALUES ") and prepared on
+// first use; bind(statement, first parameter, row) binds one row.
+template <typename Bind>
+Result<void> InsertRows(sqlite3* db, std::vector<Statement>& cache, std::string_view head,
+                        int columns, size_t rows, Bind bind) {
+  for (size_t done = 0; done < rows;) {
+    const size_t count = std::min(rows - done, cache.size());
+    Statement& statement = cache[count - 1];
+    if (!statement.Prepared()) {
+      std::string sql(head);
+      std::string row = "(?";
+      for (int c = 1; c < columns; ++c) row += ", ?";
+      row += ")";
+      for (size_t r = 0; r < count; ++r) {
+        if (r > 0) sql += ", ";
+        sql += row;
+      }
+      auto prepared = Statement::Prepare(db, sql);
+      if (!prepared) {
+        return tl::unexpected(prepared.error());
+      }
+      statement = std::move(*prepared);
+    }
+    for (size_t r = 0; r < count; ++r) {
+      bind(statement, static_cast<int>(r) * columns + 1, done + r);
+    }
+    if (auto ran = statement.Run(); !ran) {
+      return ran;
+    }
+    done += count;
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> EnvelopeStore::WriteRecords() {
+  const size_t count = pending_records_.size();
+  if (count == 0) {
+    return {};
+  }
+  sqlite3* db = db_.Handle();
+  insert_records_.resize(kRecordRows);
+  insert_dkim_.resize(kRecordRows);
+  insert_spf_.resize(kRecordRows);
+  const int64_t first_pk = next_record_pk_;
+  const uint64_t first_seq = doc_.part.records - count;
+  const int64_t report_pk = doc_.part.report_pk;
+
+  // Strings are bound without a copy: pending_records_ holds them until
+  // each statement has run.
+  auto records = InsertRows(
+      db, insert_records_,
+      "INSERT INTO records (id, report_id, seq, source_ip, count, disposition, policy_dkim, "
+      "policy_spf, header_from, envelope_from, envelope_to) VALUES ",
+      11, count, [&](Statement& statement, int p, size_t i) {
+        const parser::AggregateRecord& record = pending_records_[i];
+        statement.Bind(p, first_pk + static_cast<int64_t>(i))
+            .Bind(p + 1, report_pk)
+            .Bind(p + 2, first_seq + i)
+            .BindStatic(p + 3, std::string_view(record.source_ip))
+            .Bind(p + 4, record.count)
+            .BindStatic(p + 5, record.disposition)
+            .BindStatic(p + 6, record.policy_dkim)
+            .BindStatic(p + 7, record.policy_spf)
+            .BindStatic(p + 8, record.header_from)
+            .BindStatic(p + 9, record.envelope_from)
+            .BindStatic(p + 10, record.envelope_to);
+      });
+  if (!records) {
+    return records;
+  }
+
+  // (record, result) of every DKIM and every SPF result, in order.
+  std::vector<std::pair<size_t, size_t>> dkim;
+  std::vector<std::pair<size_t, size_t>> spf;
+  dkim.reserve(count);
+  spf.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    const parser::AggregateRecord& record = pending_records_[i];
+    for (size_t k = 0; k < record.dkim.size(); ++k) dkim.emplace_back(i, k);
+    for (size_t k = 0; k < record.spf.size(); ++k) spf.emplace_back(i, k);
+    for (size_t k = 0; k < record.reasons.size(); ++k) {
+      const auto& reason = record.reasons[k];
+      insert_reason_.Bind(1, first_pk + static_cast<int64_t>(i))
+          .Bind(2, uint64_t{k})
+          .Bind(3, reason.type)
+          .Bind(4, reason.comment);
+      if (auto inserted = insert_reason_.Run(); !inserted) {
+        return inserted;
+      }
+    }
+  }
+  auto dkim_rows = InsertRows(
+      db, insert_dkim_,
+      "INSERT INTO dkim_results (record_id, seq, domain, selector, result, human_result) VALUES ",
+      6, dkim.size(), [&](Statement& statement, int p, size_t row) {
+        const auto [i, k] = dkim[row];
+        const auto& result = pending_records_[i].dkim[k];
+        statement.Bind(p, first_pk + static_cast<int64_t>(i))
+            .Bind(p + 1, uint64_t{k})
+            .BindStatic(p + 2, result.domain)
+            .BindStatic(p + 3, result.selector)
+            .BindStatic(p + 4, std::string_view(result.result))
+            .BindStatic(p + 5, result.human_result);
+      });
+  if (!dkim_rows) {
+    return dkim_rows;
+  }
+  auto spf_rows = InsertRows(
+      db, insert_spf_,
+      "INSERT INTO spf_results (record_id, seq, domain, scope, result, human_result) VALUES ", 6,
+      spf.size(), [&](Statement& statement, int p, size_t row) {
+        const auto [i, k] = spf[row];
+        const auto& result = pending_records_[i].spf[k];
+        statement.Bind(p, first_pk + static_cast<int64_t>(i))
+            .Bind(p + 1, uint64_t{k})
+            .BindStatic(p + 2, result.domain)
+            .BindStatic(p + 3, result.scope)
+            .BindStatic(p + 4, std::string_view(result.result))
+            .BindStatic(p + 5, result.human_result);
+      });
+  if (!spf_rows) {
+    return spf_rows;
+  }
+  next_record_pk_ += static_cast<int64_t>(count);
+  pending_records_.clear();
+  return {};
 }
 
 Result<void> EnvelopeStore::InsertNotes(int64_t report_pk, std::string_view kind,

@@ -55,6 +55,21 @@ Statement& Statement::Bind(int index, std::string_view text) {
   return *this;
 }
 
+Statement& Statement::BindStatic(int index, std::string_view text) {
+  // A null pointer would bind NULL, not an empty text.
+  static constexpr char kEmpty = 0;
+  sqlite3_bind_text64(stmt_, index, text.empty() ? &kEmpty : text.data(), text.size(),
+                      SQLITE_STATIC, SQLITE_UTF8);
+  return *this;
+}
+
+Statement& Statement::BindStatic(int index, const std::optional<std::string>& text) {
+  if (!text) {
+    return BindNull(index);
+  }
+  return BindStatic(index, std::string_view(*text));
+}
+
 Statement& Statement::Bind(int index, const std::optional<std::string>& text) {
   if (!text) {
     return BindNull(index);

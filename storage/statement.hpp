@@ -43,6 +43,10 @@ class Statement {
   Statement& Bind(int index, std::string_view text);
   Statement& Bind(int index, const std::optional<std::string>& text);
   Statement& Bind(int index, const std::optional<int64_t>& value);
+  // Binds without a copy: the bytes must stay as they are until the
+  // statement is reset (Run resets it).
+  Statement& BindStatic(int index, std::string_view text);
+  Statement& BindStatic(int index, const std::optional<std::string>& text);
   Statement& BindBlob(int index, std::string_view bytes);
   // A blob of `size` zero bytes, to be filled afterwards through a
   // BlobHandle without ever holding it whole in memory.
@@ -51,6 +55,7 @@ class Statement {
 
   // Runs one step: true when a row is ready, false when done.
   Result<bool> Step();
+  bool Prepared() const { return stmt_ != nullptr; }
   // Runs a statement that returns no row, then resets it.
   Result<void> Run();
 
