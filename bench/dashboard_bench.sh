@@ -161,7 +161,8 @@ start=$(date +%s.%N)
 printf 'schema: up to date after %.1f s of dmarcd migrate\n' \
   "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
 
-# 4. The server.
+# 4. The server (a port file left by an interrupted run is not its own).
+rm -f "$dir/port"
 "$dmarcd" serve --db "$db" --listen 127.0.0.1:0 --port-file "$dir/port" 2>"$dir/serve.log" &
 server=$!
 for _ in $(seq 200); do [[ -s "$dir/port" ]] && break; sleep 0.1; done

@@ -1,8 +1,10 @@
 #include "storage/reader.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <limits>
 #include <map>
+#include <set>
 #include <utility>
 #include <variant>
 
@@ -94,6 +96,84 @@ constexpr const char* kFigureSums =
     "COALESCE(SUM(dkim_aligned_pass), 0), COALESCE(SUM(spf_aligned_pass), 0), "
     "COALESCE(SUM(disposition_none), 0), COALESCE(SUM(disposition_quarantine), 0), "
     "COALESCE(SUM(disposition_reject), 0)";
+
+// A source's names over the rows of a GROUP BY: each row's names column
+// (migration 0005, a JSON array), joined by a byte JSON never leaves bare.
+constexpr const char* kNameLists = "group_concat(names, char(31))";
+
+// Appends code point `code` (from \\uXXXX, so below 0x10000) as UTF-8.
+void AppendUtf8(uint32_t code, std::string& out) {
+  if (code < 0x80) {
+    out += static_cast<char>(code);
+  } else if (code < 0x800) {
+    out += static_cast<char>(0xc0 | (code >> 6));
+    out += static_cast<char>(0x80 | (code & 0x3f));
+  } else {
+    out += static_cast<char>(0xe0 | (code >> 12));
+    out += static_cast<char>(0x80 | ((code >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (code & 0x3f));
+  }
+}
+
+// Adds the "kind:name" strings of `lists` (kNameLists) to the source's
+// header_from, DKIM and SPF domains, each sorted and once. The arrays are
+// dmarcd's own or SQLite's json_group_array: strings, escaped as JSON.
+void AddNames(std::string_view lists, SourceRow& source) {
+  std::set<std::string> entries;
+  for (size_t i = lists.find('"'); i != std::string_view::npos; i = lists.find('"', i)) {
+    std::string text;
+    for (++i; i < lists.size() && lists[i] != '"'; ++i) {
+      if (lists[i] != '\\' || i + 1 >= lists.size()) {
+        text += lists[i];
+        continue;
+      }
+      const char escaped = lists[++i];
+      switch (escaped) {
+        case 'b':
+          text += '\b';
+          break;
+        case 'f':
+          text += '\f';
+          break;
+        case 'n':
+          text += '\n';
+          break;
+        case 'r':
+          text += '\r';
+          break;
+        case 't':
+          text += '\t';
+          break;
+        case 'u': {
+          uint32_t code = 0;
+          const std::string_view hex = lists.substr(i + 1, 4);
+          for (const char h : hex) {
+            code = code * 16 + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(h))
+                                                         ? h - '0'
+                                                         : (std::tolower(h) - 'a' + 10) & 0xf);
+          }
+          i += hex.size();
+          AppendUtf8(code, text);
+          break;
+        }
+        default:
+          text += escaped;
+          break;
+      }
+    }
+    ++i;  // the closing quote
+    entries.insert(std::move(text));
+  }
+  for (const std::string& entry : entries) {
+    const size_t colon = entry.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string_view kind = std::string_view(entry).substr(0, colon);
+    std::vector<std::string>& list_of = kind == "header_from" ? source.header_from
+                                        : kind == "dkim"      ? source.dkim_domains
+                                                              : source.spf_domains;
+    list_of.push_back(entry.substr(colon + 1));
+  }
+}
 
 Figures ReadFigures(const Statement& row, int first) {
   Figures figures;
@@ -667,9 +747,10 @@ Result<Page<SourceRow>> Reader::Sources(const TimeFilter& filter, const SourceQu
         page_where.params.emplace_back(ips[i]);
       }
       page_where.Add(in + ")");
+      // The names come in the same pass (kNameLists).
       auto figures = impl_->Prepare(std::string("SELECT source_ip, ") + kFigureSums +
-                                    ", MIN(first_seen), MAX(last_seen) FROM source_days " +
-                                    page_where.sql + " GROUP BY source_ip");
+                                    ", MIN(first_seen), MAX(last_seen), " + kNameLists +
+                                    " FROM source_days " + page_where.sql + " GROUP BY source_ip");
       if (!figures) {
         return tl::unexpected(figures.error());
       }
@@ -681,6 +762,7 @@ Result<Page<SourceRow>> Reader::Sources(const TimeFilter& filter, const SourceQu
         source.figures = ReadFigures(row, 1);
         source.first_seen = row.Int(8);
         source.last_seen = row.Int(9);
+        AddNames(row.Text(10), source);
         by_ip[source.source_ip] = std::move(source);
       });
       if (!read) {
@@ -698,9 +780,9 @@ Result<Page<SourceRow>> Reader::Sources(const TimeFilter& filter, const SourceQu
     }
   }
 
-  // The page's names in one pass over its sources' day rows (the names
-  // column of migration 0005), and its report counts by keyed reads.
-  if (!result.items.empty()) {
+  // The page's names, unless they came with its figures: one pass over
+  // its sources' day rows.
+  if (!result.items.empty() && !done) {
     Where names_where = RollupWhere(filter);
     std::string in = "source_ip IN (";
     for (size_t i = 0; i < result.items.size(); ++i) {
@@ -708,9 +790,8 @@ Result<Page<SourceRow>> Reader::Sources(const TimeFilter& filter, const SourceQu
       names_where.params.emplace_back(result.items[i].source_ip);
     }
     names_where.Add(in + ")");
-    auto names = impl_->Prepare(
-        "SELECT DISTINCT source_ip, j.value FROM source_days, json_each(source_days.names) j " +
-        names_where.sql + " ORDER BY source_ip, j.value");
+    auto names = impl_->Prepare(std::string("SELECT source_ip, ") + kNameLists +
+                                " FROM source_days " + names_where.sql + " GROUP BY source_ip");
     if (!names) {
       return tl::unexpected(names.error());
     }
@@ -719,15 +800,7 @@ Result<Page<SourceRow>> Reader::Sources(const TimeFilter& filter, const SourceQu
     for (SourceRow& source : result.items) by_ip[source.source_ip] = &source;
     auto named = ForEachRow(*names, [&](const Statement& row) {
       const auto found = by_ip.find(row.Text(0));
-      const std::string entry = row.Text(1);
-      const size_t colon = entry.find(':');
-      if (found == by_ip.end() || colon == std::string::npos) return;
-      const std::string_view kind = std::string_view(entry).substr(0, colon);
-      SourceRow& source = *found->second;
-      std::vector<std::string>& list_of = kind == "header_from" ? source.header_from
-                                          : kind == "dkim"      ? source.dkim_domains
-                                                                : source.spf_domains;
-      list_of.push_back(entry.substr(colon + 1));
+      if (found != by_ip.end()) AddNames(row.Text(1), *found->second);
     });
     if (!named) {
       return tl::unexpected(named.error());
