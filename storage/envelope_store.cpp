@@ -785,78 +785,32 @@ void EnvelopeStore::RecordRejection(std::string name, std::string_view bytes, co
   outcome_.parts.push_back(std::move(part));
 }
 
-namespace {
-
-// Inserts `rows` rows through statements of up to `cache.size()` rows
-// each, made from `head` ("INSERT INTO t (a, b) VALUES ") and prepared on
-// first use; bind(statement, first parameter, row) binds one row.
-template <typename Bind>
-Result<void> InsertRows(sqlite3* db, std::vector<Statement>& cache, std::string_view head,
-                        int columns, size_t rows, Bind bind) {
-  for (size_t done = 0; done < rows;) {
-    const size_t count = std::min(rows - done, cache.size());
-    Statement& statement = cache[count - 1];
-    if (!statement.Prepared()) {
-      std::string sql(head);
-      std::string row = "(?";
-      for (int c = 1; c < columns; ++c) row += ", ?";
-      row += ")";
-      for (size_t r = 0; r < count; ++r) {
-        if (r > 0) sql += ", ";
-        sql += row;
-      }
-      auto prepared = Statement::Prepare(db, sql);
-      if (!prepared) {
-        return tl::unexpected(prepared.error());
-      }
-      statement = std::move(*prepared);
-    }
-    for (size_t r = 0; r < count; ++r) {
-      bind(statement, static_cast<int>(r) * columns + 1, done + r);
-    }
-    if (auto ran = statement.Run(); !ran) {
-      return ran;
-    }
-    done += count;
-  }
-  return {};
-}
-
-}  // namespace
-
 Result<void> EnvelopeStore::WriteRecords() {
   const size_t count = pending_records_.size();
   if (count == 0) {
     return {};
   }
   sqlite3* db = db_.Handle();
-  insert_records_.resize(kRecordRows);
-  insert_dkim_.resize(kRecordRows);
-  insert_spf_.resize(kRecordRows);
   const int64_t first_pk = next_record_pk_;
   const uint64_t first_seq = doc_.part.records - count;
   const int64_t report_pk = doc_.part.report_pk;
 
   // Strings are bound without a copy: pending_records_ holds them until
   // each statement has run.
-  auto records = InsertRows(
-      db, insert_records_,
-      "INSERT INTO records (id, report_id, seq, source_ip, count, disposition, policy_dkim, "
-      "policy_spf, header_from, envelope_from, envelope_to) VALUES ",
-      11, count, [&](Statement& statement, int p, size_t i) {
-        const parser::AggregateRecord& record = pending_records_[i];
-        statement.Bind(p, first_pk + static_cast<int64_t>(i))
-            .Bind(p + 1, report_pk)
-            .Bind(p + 2, first_seq + i)
-            .BindStatic(p + 3, std::string_view(record.source_ip))
-            .Bind(p + 4, record.count)
-            .BindStatic(p + 5, record.disposition)
-            .BindStatic(p + 6, record.policy_dkim)
-            .BindStatic(p + 7, record.policy_spf)
-            .BindStatic(p + 8, record.header_from)
-            .BindStatic(p + 9, record.envelope_from)
-            .BindStatic(p + 10, record.envelope_to);
-      });
+  auto records = insert_records_.Run(db, count, [&](Statement& statement, int p, size_t i) {
+    const parser::AggregateRecord& record = pending_records_[i];
+    statement.Bind(p, first_pk + static_cast<int64_t>(i))
+        .Bind(p + 1, report_pk)
+        .Bind(p + 2, first_seq + i)
+        .BindStatic(p + 3, std::string_view(record.source_ip))
+        .Bind(p + 4, record.count)
+        .BindStatic(p + 5, record.disposition)
+        .BindStatic(p + 6, record.policy_dkim)
+        .BindStatic(p + 7, record.policy_spf)
+        .BindStatic(p + 8, record.header_from)
+        .BindStatic(p + 9, record.envelope_from)
+        .BindStatic(p + 10, record.envelope_to);
+  });
   if (!records) {
     return records;
   }
@@ -881,35 +835,29 @@ Result<void> EnvelopeStore::WriteRecords() {
       }
     }
   }
-  auto dkim_rows = InsertRows(
-      db, insert_dkim_,
-      "INSERT INTO dkim_results (record_id, seq, domain, selector, result, human_result) VALUES ",
-      6, dkim.size(), [&](Statement& statement, int p, size_t row) {
-        const auto [i, k] = dkim[row];
-        const auto& result = pending_records_[i].dkim[k];
-        statement.Bind(p, first_pk + static_cast<int64_t>(i))
-            .Bind(p + 1, uint64_t{k})
-            .BindStatic(p + 2, result.domain)
-            .BindStatic(p + 3, result.selector)
-            .BindStatic(p + 4, std::string_view(result.result))
-            .BindStatic(p + 5, result.human_result);
-      });
+  auto dkim_rows = insert_dkim_.Run(db, dkim.size(), [&](Statement& statement, int p, size_t row) {
+    const auto [i, k] = dkim[row];
+    const auto& result = pending_records_[i].dkim[k];
+    statement.Bind(p, first_pk + static_cast<int64_t>(i))
+        .Bind(p + 1, uint64_t{k})
+        .BindStatic(p + 2, result.domain)
+        .BindStatic(p + 3, result.selector)
+        .BindStatic(p + 4, std::string_view(result.result))
+        .BindStatic(p + 5, result.human_result);
+  });
   if (!dkim_rows) {
     return dkim_rows;
   }
-  auto spf_rows = InsertRows(
-      db, insert_spf_,
-      "INSERT INTO spf_results (record_id, seq, domain, scope, result, human_result) VALUES ", 6,
-      spf.size(), [&](Statement& statement, int p, size_t row) {
-        const auto [i, k] = spf[row];
-        const auto& result = pending_records_[i].spf[k];
-        statement.Bind(p, first_pk + static_cast<int64_t>(i))
-            .Bind(p + 1, uint64_t{k})
-            .BindStatic(p + 2, result.domain)
-            .BindStatic(p + 3, result.scope)
-            .BindStatic(p + 4, std::string_view(result.result))
-            .BindStatic(p + 5, result.human_result);
-      });
+  auto spf_rows = insert_spf_.Run(db, spf.size(), [&](Statement& statement, int p, size_t row) {
+    const auto [i, k] = spf[row];
+    const auto& result = pending_records_[i].spf[k];
+    statement.Bind(p, first_pk + static_cast<int64_t>(i))
+        .Bind(p + 1, uint64_t{k})
+        .BindStatic(p + 2, result.domain)
+        .BindStatic(p + 3, result.scope)
+        .BindStatic(p + 4, std::string_view(result.result))
+        .BindStatic(p + 5, result.human_result);
+  });
   if (!spf_rows) {
     return spf_rows;
   }

@@ -110,12 +110,11 @@ class EnvelopeStore final : public parser::EnvelopeHandler, public parser::Aggre
   Result<void> InsertNotes(int64_t report_pk, std::string_view kind,
                            const std::vector<std::string>& texts);
   // Inserts the records waiting in pending_records_, with their DKIM and
-  // SPF results, kRecordRows rows to a statement.
+  // SPF results, through MultiRowInsert.
   Result<void> WriteRecords();
 
-  // Records wait in memory and go in many rows to a statement: a statement
-  // per row costs several times as much per row (issue #7).
-  static constexpr size_t kRecordRows = 64;
+  // Records wait in memory and go in many rows to a statement (issue #7).
+  static constexpr size_t kRecordRows = MultiRowInsert::kRows;
 
   Database& db_;
   bool prepared_ = false;
@@ -143,10 +142,15 @@ class EnvelopeStore final : public parser::EnvelopeHandler, public parser::Aggre
   Statement insert_note_;
   Statement insert_reason_;
   Statement last_record_pk_;
-  // Inserts of 1 to kRecordRows rows, at index rows - 1, prepared on use.
-  std::vector<Statement> insert_records_;
-  std::vector<Statement> insert_dkim_;
-  std::vector<Statement> insert_spf_;
+  MultiRowInsert insert_records_{
+      "INSERT INTO records (id, report_id, seq, source_ip, count, disposition, policy_dkim, "
+      "policy_spf, header_from, envelope_from, envelope_to) VALUES ",
+      11};
+  MultiRowInsert insert_dkim_{
+      "INSERT INTO dkim_results (record_id, seq, domain, selector, result, human_result) VALUES ",
+      6};
+  MultiRowInsert insert_spf_{
+      "INSERT INTO spf_results (record_id, seq, domain, scope, result, human_result) VALUES ", 6};
   // The current document's records not inserted yet, and the id the first
   // of them gets (ids are given here, so the results can point at them).
   std::vector<parser::AggregateRecord> pending_records_;

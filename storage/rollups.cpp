@@ -64,7 +64,28 @@ struct RollupWriter::HeldReport {
   std::vector<std::vector<Figures>> shares;
 };
 
-RollupWriter::RollupWriter(Database& db) : db_(db) {}
+RollupWriter::RollupWriter(Database& db)
+    : db_(db),
+      upsert_source_days_(
+          "INSERT INTO source_days (domain, day, source_ip, messages, dmarc_pass, "
+          "dkim_aligned_pass, spf_aligned_pass, disposition_none, disposition_quarantine, "
+          "disposition_reject, first_seen, last_seen, names) VALUES ",
+          13,
+          std::string(" ON CONFLICT (domain, day, source_ip) DO UPDATE SET ") + kAddFigures +
+              ", first_seen = MIN(first_seen, excluded.first_seen), "
+              "last_seen = MAX(last_seen, excluded.last_seen), "
+              // The union of two sorted name lists (migration 0005), sorted.
+              "names = CASE WHEN source_days.names = excluded.names THEN source_days.names ELSE "
+              "(SELECT json_group_array(value) FROM (SELECT value FROM "
+              "json_each(source_days.names) UNION SELECT value FROM json_each(excluded.names) "
+              "ORDER BY value)) END"),
+      // A report of one day may write a source in parts (AddRecord).
+      upsert_source_reports_(
+          "INSERT INTO source_reports (domain, source_ip, date_begin, report_id, date_end, "
+          "records, messages) VALUES ",
+          7,
+          " ON CONFLICT (domain, source_ip, date_begin, report_id) DO UPDATE SET "
+          "records = records + excluded.records, messages = messages + excluded.messages") {}
 
 RollupWriter::~RollupWriter() = default;
 
@@ -144,30 +165,10 @@ Result<void> RollupWriter::Prepare() {
        "spf_aligned_pass, disposition_none, disposition_quarantine, disposition_reject) "
        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain, day) DO UPDATE SET " +
            add_figures},
-      {&upsert_source_day_,
-       "INSERT INTO source_days (domain, day, source_ip, messages, dmarc_pass, "
-       "dkim_aligned_pass, spf_aligned_pass, disposition_none, disposition_quarantine, "
-       "disposition_reject, first_seen, last_seen, names) "
-       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-       "ON CONFLICT (domain, day, source_ip) DO UPDATE SET " +
-           add_figures +
-           ", first_seen = MIN(first_seen, excluded.first_seen), "
-           "last_seen = MAX(last_seen, excluded.last_seen), "
-           // The union of two sorted name lists (migration 0005), sorted.
-           "names = CASE WHEN source_days.names = excluded.names THEN source_days.names ELSE "
-           "(SELECT json_group_array(value) FROM (SELECT value FROM "
-           "json_each(source_days.names) UNION SELECT value FROM json_each(excluded.names) "
-           "ORDER BY value)) END"},
       {&upsert_reporter_day_,
        "INSERT INTO reporter_days (domain, day, reporter_key, messages, dmarc_pass) "
        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (domain, day, reporter_key) DO UPDATE SET "
        "messages = messages + excluded.messages, dmarc_pass = dmarc_pass + excluded.dmarc_pass"},
-      // A report of one day may write a source in parts (AddRecord).
-      {&upsert_source_report_,
-       "INSERT INTO source_reports (domain, source_ip, date_begin, report_id, date_end, records, "
-       "messages) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (domain, source_ip, date_begin, "
-       "report_id) DO UPDATE SET records = records + excluded.records, "
-       "messages = messages + excluded.messages"},
   };
   for (const auto& [statement, sql] : statements) {
     auto prepared = Statement::Prepare(db, sql);
@@ -433,44 +434,59 @@ Result<void> RollupWriter::Write(const std::vector<const HeldReport*>& reports) 
   // folded into one upsert.
   std::sort(source_days.begin(), source_days.end(),
             [](const SourceDayRow& a, const SourceDayRow& b) { return a.Key() < b.Key(); });
-  std::string names;
+  struct SourceDayUpsert {
+    const SourceDayRow* row;
+    Figures sum;
+    int64_t first_seen;
+    int64_t last_seen;
+    std::string names;
+  };
+  std::vector<SourceDayUpsert> upserts;
   std::vector<const std::vector<uint32_t>*> name_ids;
   for (size_t i = 0; i < source_days.size();) {
     const SourceDayRow& row = source_days[i];
-    Figures sum;
-    int64_t first_seen = row.report->begin;
-    int64_t last_seen = row.report->end;
+    SourceDayUpsert upsert{&row, Figures{}, row.report->begin, row.report->end, {}};
     name_ids.clear();
     size_t next = i;
     for (; next < source_days.size() && source_days[next].Key() == row.Key(); ++next) {
       const SourceDayRow& same = source_days[next];
-      Add(sum, *same.share);
-      first_seen = std::min(first_seen, same.report->begin);
-      last_seen = std::max(last_seen, same.report->end);
+      Add(upsert.sum, *same.share);
+      upsert.first_seen = std::min(upsert.first_seen, same.report->begin);
+      upsert.last_seen = std::max(upsert.last_seen, same.report->end);
       name_ids.push_back(&same.source->names);
     }
-    NamesJson(name_ids, names);
-    upsert_source_day_.Bind(1, std::string_view(row.report->domain))
-        .Bind(2, row.day)
-        .Bind(3, std::string_view(*row.source_ip));
-    BindFigures(upsert_source_day_, 4, sum);
-    upsert_source_day_.Bind(11, first_seen).Bind(12, last_seen).Bind(13, std::string_view(names));
-    if (auto done = upsert_source_day_.Run(); !done) return done;
+    NamesJson(name_ids, upsert.names);
+    upserts.push_back(std::move(upsert));
     i = next;
   }
+  sqlite3* db = db_.Handle();
+  auto days_written =
+      upsert_source_days_.Run(db, upserts.size(), [&](Statement& statement, int p, size_t i) {
+        const SourceDayUpsert& upsert = upserts[i];
+        statement.BindStatic(p, std::string_view(upsert.row->report->domain))
+            .Bind(p + 1, upsert.row->day)
+            .BindStatic(p + 2, std::string_view(*upsert.row->source_ip));
+        BindFigures(statement, p + 3, upsert.sum);
+        statement.Bind(p + 10, upsert.first_seen)
+            .Bind(p + 11, upsert.last_seen)
+            .BindStatic(p + 12, std::string_view(upsert.names));
+      });
+  if (!days_written) return days_written;
 
   std::sort(source_reports.begin(), source_reports.end(),
             [](const SourceReportRow& a, const SourceReportRow& b) { return a.Key() < b.Key(); });
-  for (const SourceReportRow& row : source_reports) {
-    upsert_source_report_.Bind(1, std::string_view(row.report->domain))
-        .Bind(2, std::string_view(*row.source_ip))
-        .Bind(3, row.report->begin)
-        .Bind(4, row.report->report_pk)
-        .Bind(5, row.report->end)
-        .Bind(6, row.source->records)
-        .Bind(7, row.source->figures.messages);
-    if (auto done = upsert_source_report_.Run(); !done) return done;
-  }
+  auto reports_written = upsert_source_reports_.Run(
+      db, source_reports.size(), [&](Statement& statement, int p, size_t i) {
+        const SourceReportRow& row = source_reports[i];
+        statement.BindStatic(p, std::string_view(row.report->domain))
+            .BindStatic(p + 1, std::string_view(*row.source_ip))
+            .Bind(p + 2, row.report->begin)
+            .Bind(p + 3, row.report->report_pk)
+            .Bind(p + 4, row.report->end)
+            .Bind(p + 5, row.source->records)
+            .Bind(p + 6, row.source->figures.messages);
+      });
+  if (!reports_written) return reports_written;
 
   // Per reporter, then per domain, each key once.
   auto each_group = [&days](auto key, auto write) -> Result<void> {

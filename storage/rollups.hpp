@@ -119,9 +119,9 @@ class RollupWriter {
   std::string entry_;  // AddName's buffer
 
   Statement upsert_domain_day_;
-  Statement upsert_source_day_;
   Statement upsert_reporter_day_;
-  Statement upsert_source_report_;
+  MultiRowInsert upsert_source_days_;
+  MultiRowInsert upsert_source_reports_;
 };
 
 // Empties the roll-up tables and builds them again from the stored reports

@@ -102,6 +102,25 @@ Statement& Statement::BindNull(int index) {
   return *this;
 }
 
+Result<Statement*> MultiRowInsert::For(sqlite3* db, size_t rows) {
+  Statement& statement = statements_[rows - 1];
+  if (!statement.Prepared()) {
+    std::string row = "(?";
+    for (int c = 1; c < columns_; ++c) row += ", ?";
+    row += ")";
+    std::string sql = head_;
+    for (size_t r = 0; r < rows; ++r) {
+      if (r > 0) sql += ", ";
+      sql += row;
+    }
+    sql += tail_;
+    auto prepared = Statement::Prepare(db, sql);
+    if (!prepared) return tl::unexpected(prepared.error());
+    statement = std::move(*prepared);
+  }
+  return &statement;
+}
+
 Result<bool> Statement::Step() {
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) {
