@@ -3,20 +3,26 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "parser/pipeline.hpp"
+#include "parser/recorded_envelope.hpp"
 #include "server/ingest_queue.hpp"
 #include "server/inputs.hpp"
 #include "server/logging.hpp"
+#include "storage/failure_store.hpp"
 
 namespace dmarcd::server {
 namespace {
@@ -104,6 +110,130 @@ Result<storage::EnvelopeOutcome> IngestStreamed(storage::Writer& writer, FileSou
   return outcome;
 }
 
+// Inputs above this size that are a bare gzip or XML payload are read as a
+// stream (storage::Writer::IngestSource) rather than whole, so a report of
+// a gigabyte ingests in the memory of a small one.
+constexpr uint64_t kStreamBytes = uint64_t{4} << 20;
+
+// A large file holding a bare gzip or XML payload, opened for streaming;
+// nullopt for anything else (it is read whole).
+std::optional<std::unique_ptr<FileSource>> OpenLarge(const std::string& path) {
+  std::error_code ec;
+  if (path == "-" || std::filesystem::file_size(path, ec) < kStreamBytes || ec) {
+    return std::nullopt;
+  }
+  auto source = FileSource::Open(path, "file:" + path);
+  if (!source) return std::nullopt;
+  std::string head(512, '\0');
+  auto read = (*source)->Read(head);
+  if (!read) return std::nullopt;
+  head.resize(*read);
+  const parser::PayloadKind kind = parser::SniffPayload(head);
+  if (kind != parser::PayloadKind::kGzip && kind != parser::PayloadKind::kXml) {
+    return std::nullopt;
+  }
+  return std::move(*source);
+}
+
+// One input as Lookahead made it ready.
+struct PreparedInput {
+  bool large = false;                        // OpenLarge's kind: left to the writer to stream
+  Result<std::string> read = std::string();  // an error when it could not be read
+  std::vector<parser::Envelope> envelopes;
+  // One per envelope: its recording, when it could be made
+  // (parser::RecordEnvelope).
+  std::vector<std::optional<parser::RecordedEnvelope>> recorded;
+  uint64_t size = 0;
+};
+
+// Reads and parses the inputs a few ahead of the writer, on a thread of
+// its own, so that parsing one envelope overlaps storing the one before
+// (issue #7). The parsing libraries are never used by two threads at
+// once: whoever parses holds ParseMutex(), the writer's thread included
+// when it parses an input itself (a large one, a retry, one that could not
+// be recorded).
+class Lookahead {
+ public:
+  Lookahead(const std::vector<std::string>& paths, const parser::Limits& limits)
+      : paths_(paths), limits_(limits), thread_([this] { Run(); }) {}
+
+  ~Lookahead() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+  }
+  Lookahead(const Lookahead&) = delete;
+  Lookahead& operator=(const Lookahead&) = delete;
+
+  // The next input, in the order of the paths.
+  PreparedInput Next() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return !ready_.empty(); });
+    PreparedInput input = std::move(ready_.front());
+    ready_.pop_front();
+    changed_.notify_all();
+    return input;
+  }
+
+  std::mutex& ParseMutex() { return parse_mutex_; }
+
+ private:
+  // Few enough to keep the memory small, enough to keep the writer fed.
+  static constexpr size_t kAhead = 4;
+  // Envelopes larger than this, or reports of more records, are parsed by
+  // the writer's thread: their recording would cost more memory than the
+  // overlap is worth.
+  static constexpr uint64_t kRecordBytes = uint64_t{256} << 10;
+  static constexpr size_t kRecordRecords = 5000;
+
+  void Run() {
+    for (const std::string& path : paths_) {
+      PreparedInput input = Prepare(path);
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [this] { return stop_ || ready_.size() < kAhead; });
+      if (stop_) return;
+      ready_.push_back(std::move(input));
+      changed_.notify_all();
+    }
+  }
+
+  PreparedInput Prepare(const std::string& path) {
+    PreparedInput input;
+    if (OpenLarge(path)) {
+      input.large = true;
+      return input;
+    }
+    input.read = ReadInput(path);
+    if (!input.read) return input;
+    input.size = input.read->size();
+    input.envelopes = EnvelopesOf(path, std::move(*input.read));
+    input.recorded.resize(input.envelopes.size());
+    for (size_t i = 0; i < input.envelopes.size(); ++i) {
+      const parser::Envelope& envelope = input.envelopes[i];
+      // A failure report may be changed by the privacy settings before it
+      // is parsed (storage::ApplyFailurePrivacy).
+      if (envelope.bytes.size() > kRecordBytes || storage::MayBeFailureReport(envelope.bytes)) {
+        continue;
+      }
+      std::lock_guard parsing(parse_mutex_);
+      input.recorded[i] = parser::RecordEnvelope(envelope, limits_, kRecordRecords);
+    }
+    return input;
+  }
+
+  const std::vector<std::string>& paths_;
+  const parser::Limits limits_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<PreparedInput> ready_;
+  bool stop_ = false;
+  std::mutex parse_mutex_;
+  std::thread thread_;  // last: it starts once the rest is made
+};
+
 // Stores the inputs with group commit (storage::Writer::BeginBatch): many
 // files share one transaction, which is most of the speed of a bulk import
 // (issue #7). Nothing is counted or printed for an input before the commit
@@ -112,40 +242,55 @@ Result<storage::EnvelopeOutcome> IngestStreamed(storage::Writer& writer, FileSou
 // again and stored one transaction each, with retries.
 class BatchIngest {
  public:
-  BatchIngest(storage::Writer& writer, Totals& totals, bool verbose, std::ostream& out,
-              std::ostream& err)
-      : writer_(writer), totals_(totals), verbose_(verbose), out_(out), err_(err) {}
+  BatchIngest(storage::Writer& writer, std::mutex& parse_mutex, Totals& totals, bool verbose,
+              std::ostream& out, std::ostream& err)
+      : writer_(writer),
+        parse_mutex_(parse_mutex),
+        totals_(totals),
+        verbose_(verbose),
+        out_(out),
+        err_(err) {}
 
   ~BatchIngest() { writer_.AbandonBatch(); }
   BatchIngest(const BatchIngest&) = delete;
   BatchIngest& operator=(const BatchIngest&) = delete;
 
-  void Add(const std::string& path) {
-    if (auto source = OpenLarge(path)) {
-      Begin();
-      pending_.push_back({(*source)->Origin(), IngestStreamed(writer_, **source)});
-      AddedInBatch(path, (*source)->Size());
-      return;
+  void Add(const std::string& path, PreparedInput input) {
+    if (input.large) {
+      if (auto source = OpenLarge(path)) {
+        std::lock_guard parsing(parse_mutex_);
+        Begin();
+        pending_.push_back({(*source)->Origin(), IngestStreamed(writer_, **source)});
+        AddedInBatch(path, (*source)->Size());
+        return;
+      }
+      // No longer large: read whole, as anything else.
+      input.read = ReadInput(path);
+      if (input.read) {
+        input.size = input.read->size();
+        input.envelopes = EnvelopesOf(path, std::move(*input.read));
+      }
     }
-    auto bytes = ReadInput(path);
-    if (!bytes) {
-      err_ << "dmarcd ingest: " << bytes.error().ToString() << "\n";
+    if (!input.read) {
+      err_ << "dmarcd ingest: " << input.read.error().ToString() << "\n";
       ++totals_.unstored;
       return;
     }
+    input.recorded.resize(input.envelopes.size());
     // stdin cannot be read twice, so it is never part of a batch that might
     // have to be stored again.
     if (path == "-" || !Begin()) {
-      StoreAlone(EnvelopesOf(path, std::move(*bytes)));
+      for (size_t i = 0; i < input.envelopes.size(); ++i) {
+        Account(input.envelopes[i].origin, Store(input.envelopes[i], input.recorded[i]));
+      }
       return;
     }
-    const uint64_t size = bytes->size();
-    for (const parser::Envelope& envelope : EnvelopesOf(path, std::move(*bytes))) {
-      // Logged as it is parsed, like any envelope; counted and printed only
+    for (size_t i = 0; i < input.envelopes.size(); ++i) {
+      // Logged as it is stored, like any envelope; counted and printed only
       // once the batch committed.
-      pending_.push_back({envelope.origin, IngestWithRetry(writer_, envelope)});
+      pending_.push_back({input.envelopes[i].origin, Store(input.envelopes[i], input.recorded[i])});
     }
-    AddedInBatch(path, size);
+    AddedInBatch(path, input.size);
   }
 
   void Flush() {
@@ -161,6 +306,7 @@ class BatchIngest {
            << "); storing its " << paths_.size() << " input(s) one by one\n";
       for (const std::string& path : paths_) {
         if (auto source = OpenLarge(path)) {
+          std::lock_guard parsing(parse_mutex_);
           Account((*source)->Origin(), IngestStreamed(writer_, **source));
           continue;
         }
@@ -184,10 +330,14 @@ class BatchIngest {
   static constexpr size_t kBatchEnvelopes = 512;
   static constexpr uint64_t kBatchBytes = uint64_t{32} << 20;
 
-  // Inputs above this size that are a bare gzip or XML payload are read
-  // as a stream (storage::Writer::IngestSource) rather than whole, so a
-  // report of a gigabyte ingests in the memory of a small one.
-  static constexpr uint64_t kStreamBytes = uint64_t{4} << 20;
+  // IngestWithRetry, from the envelope's recording when there is one, else
+  // parsing it here.
+  Result<storage::EnvelopeOutcome> Store(const parser::Envelope& envelope,
+                                         const std::optional<parser::RecordedEnvelope>& recorded) {
+    if (recorded) return IngestWithRetry(writer_, envelope, {}, &*recorded);
+    std::lock_guard parsing(parse_mutex_);
+    return IngestWithRetry(writer_, envelope);
+  }
 
   struct Pending {
     std::string origin;
@@ -213,29 +363,9 @@ class BatchIngest {
     if (pending_.size() >= kBatchEnvelopes || pending_bytes_ >= kBatchBytes) Flush();
   }
 
-  // A large file holding a bare gzip or XML payload, opened for streaming;
-  // nullopt for anything else (it is read whole).
-  static std::optional<std::unique_ptr<FileSource>> OpenLarge(const std::string& path) {
-    std::error_code ec;
-    if (path == "-" || std::filesystem::file_size(path, ec) < kStreamBytes || ec) {
-      return std::nullopt;
-    }
-    auto source = FileSource::Open(path, "file:" + path);
-    if (!source) return std::nullopt;
-    std::string head(512, '\0');
-    auto read = (*source)->Read(head);
-    if (!read) return std::nullopt;
-    head.resize(*read);
-    const parser::PayloadKind kind = parser::SniffPayload(head);
-    if (kind != parser::PayloadKind::kGzip && kind != parser::PayloadKind::kXml) {
-      return std::nullopt;
-    }
-    return std::move(*source);
-  }
-
   void StoreAlone(const std::vector<parser::Envelope>& envelopes) {
     for (const parser::Envelope& envelope : envelopes) {
-      Account(envelope.origin, IngestWithRetry(writer_, envelope));
+      Account(envelope.origin, Store(envelope, std::nullopt));
     }
   }
 
@@ -251,6 +381,7 @@ class BatchIngest {
   }
 
   storage::Writer& writer_;
+  std::mutex& parse_mutex_;
   Totals& totals_;
   bool verbose_;
   std::ostream& out_;
@@ -285,14 +416,15 @@ IngestExit RunIngest(const Config& config, const IngestOptions& options, std::os
 
   Totals totals;
   const bool progress = isatty(STDERR_FILENO) == 1 && inputs->size() > kProgressThreshold;
-  BatchIngest batch(writer, totals, options.verbose, out, err);
+  Lookahead lookahead(*inputs, config.limits);
+  BatchIngest batch(writer, lookahead.ParseMutex(), totals, options.verbose, out, err);
   for (const std::string& path : *inputs) {
     ++totals.files;
     if (progress) {
       std::fprintf(stderr, "\ringest: %llu/%zu", static_cast<unsigned long long>(totals.files),
                    inputs->size());
     }
-    batch.Add(path);
+    batch.Add(path, lookahead.Next());
   }
   batch.Flush();
   if (progress) std::fprintf(stderr, "\n");

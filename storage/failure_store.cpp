@@ -85,11 +85,15 @@ bool ContainsNoCase(std::string_view text, std::string_view word) {
   return it != text.end();
 }
 
+}  // namespace
+
 bool MayBeFailureReport(std::string_view bytes) {
   if (parser::SniffPayload(bytes) != parser::PayloadKind::kEmail) return false;
   return ContainsNoCase(bytes.substr(0, kProbeBytes), "feedback-report") ||
          parser::LooksLikeNonStandardFailureReport(bytes);
 }
+
+namespace {
 
 // The email's header block (RFC 5322 section 2.1), up to its blank line.
 std::string OuterHeaders(std::string_view email) {

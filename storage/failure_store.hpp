@@ -44,6 +44,10 @@ struct FailurePrivacy {
   bool redact_local_parts = false;
 };
 
+// Whether `bytes` may be a failure report (ARF or not), by a quick look:
+// false means ApplyFailurePrivacy leaves the envelope as it is.
+bool MayBeFailureReport(std::string_view bytes);
+
 // The envelope to store in place of `envelope`: when it is a failure report
 // and the settings keep less than all of it, a new ARF email holding only
 // what they keep (parser::WriteFailureReport), with local parts redacted.

@@ -52,7 +52,8 @@ class Writer::Impl {
  public:
   Impl(Database& db, const parser::Limits& limits) : db_(db), limits_(limits), store_(db) {}
 
-  Result<EnvelopeOutcome> Ingest(const parser::Envelope& envelope);
+  Result<EnvelopeOutcome> Ingest(const parser::Envelope& envelope,
+                                 const parser::RecordedEnvelope* recorded);
   Result<EnvelopeOutcome> IngestSource(parser::EnvelopeSource& source);
   Result<void> BeginBatch();
   Result<void> CommitBatch();
@@ -186,7 +187,8 @@ Result<EnvelopeOutcome> Writer::Impl::FinishEnvelope() {
   return outcome;
 }
 
-Result<EnvelopeOutcome> Writer::Impl::Ingest(const parser::Envelope& envelope) {
+Result<EnvelopeOutcome> Writer::Impl::Ingest(const parser::Envelope& envelope,
+                                             const parser::RecordedEnvelope* recorded) {
   if (auto begun = BeginEnvelope(); !begun) {
     return tl::unexpected(begun.error());
   }
@@ -202,7 +204,9 @@ Result<EnvelopeOutcome> Writer::Impl::Ingest(const parser::Envelope& envelope) {
   if (auto begun = store_.BeginEnvelope(stored); !begun) {
     return FailEnvelope(begun.error());
   }
-  if (auto parsed = parser::ParseEnvelope(stored, limits_, store_); !parsed) {
+  auto parsed = recorded != nullptr && !*kept ? parser::ReplayEnvelope(*recorded, store_)
+                                              : parser::ParseEnvelope(stored, limits_, store_);
+  if (!parsed) {
     return FailEnvelope(parsed.error());
   }
   return FinishEnvelope();
@@ -380,8 +384,9 @@ Writer::~Writer() = default;
 
 void Writer::SetFailurePrivacy(const FailurePrivacy& privacy) { impl_->SetFailurePrivacy(privacy); }
 
-Result<EnvelopeOutcome> Writer::Ingest(const parser::Envelope& envelope) {
-  return impl_->Ingest(envelope);
+Result<EnvelopeOutcome> Writer::Ingest(const parser::Envelope& envelope,
+                                       const parser::RecordedEnvelope* recorded) {
+  return impl_->Ingest(envelope, recorded);
 }
 
 Result<EnvelopeOutcome> Writer::IngestSource(parser::EnvelopeSource& source) {

@@ -24,6 +24,7 @@
 #include "parser/envelope.hpp"
 #include "parser/error.hpp"
 #include "parser/limits.hpp"
+#include "parser/recorded_envelope.hpp"
 #include "storage/database.hpp"
 #include "storage/failure_store.hpp"
 
@@ -84,7 +85,12 @@ class Writer {
   // Inside a batch (BeginBatch) the envelope gets a savepoint of its own
   // instead of a transaction, and nothing of it is durable, nor may it be
   // acknowledged, until CommitBatch succeeds.
-  Result<EnvelopeOutcome> Ingest(const parser::Envelope& envelope);
+  //
+  // With `recorded` (parser::RecordEnvelope of this very envelope, with the
+  // writer's limits), its recording is played instead of parsing it again,
+  // unless the failure privacy settings change the envelope first.
+  Result<EnvelopeOutcome> Ingest(const parser::Envelope& envelope,
+                                 const parser::RecordedEnvelope* recorded = nullptr);
 
   // As Ingest, for a bare gzip or XML payload too large to hold in memory
   // (parser::ParseEnvelopeSource; EnvelopeStore::BeginEnvelopeSource): the
