@@ -59,7 +59,7 @@ struct RollupWriter::HeldReport {
   // The split of the report's totals; empty for sources written early,
   // whose report writes its days at its end.
   std::vector<DayFigures> report_days;
-  Sources sources;
+  SortedSources sources;
   // Empty for a report of one day, where a source's share is all of it.
   std::vector<std::vector<Figures>> shares;
 };
@@ -88,6 +88,16 @@ RollupWriter::RollupWriter(Database& db)
           "records = records + excluded.records, messages = messages + excluded.messages") {}
 
 RollupWriter::~RollupWriter() = default;
+
+RollupWriter::SortedSources RollupWriter::Sorted(Sources& sources) {
+  SortedSources sorted;
+  sorted.reserve(sources.size());
+  for (auto& [ip, source] : sources) sorted.emplace_back(ip, std::move(source));
+  sources.clear();
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return sorted;
+}
 
 void RollupWriter::BeginReport(const RollupReport& report) {
   report_ = report;
@@ -120,8 +130,7 @@ Result<void> RollupWriter::AddRecord(const parser::AggregateRecord& record) {
       HeldReport part;
       part.report = report_;
       part.days.push_back(UtcDayStart(report_.begin));
-      part.sources = std::move(sources_);
-      sources_.clear();
+      part.sources = Sorted(sources_);
       if (auto written = Write({&part}); !written) return written;
     }
     found = sources_.emplace(record.source_ip, Source{}).first;
@@ -290,21 +299,21 @@ void RollupWriter::EndReport() {
   const std::vector<DaySeconds> days = DaysOf(report_.begin, report_.end);
   for (const DaySeconds& day : days) held->days.push_back(day.day);
 
+  held->sources = Sorted(sources_);
+
   // The report's day figures are the split of its totals (the rule of
   // report_days); over several days, each source's are apportioned so
   // that they add up both to the source's totals and to those day figures.
   held->report_days = SplitOverDays(report_.begin, report_.end, report_totals_);
   if (days.size() > 1) {
     std::vector<Figures> source_totals;
-    source_totals.reserve(sources_.size());
-    for (const auto& [ip, source] : sources_) source_totals.push_back(source.figures);
-    held->shares.assign(sources_.size(), std::vector<Figures>(days.size()));
+    source_totals.reserve(held->sources.size());
+    for (const auto& [ip, source] : held->sources) source_totals.push_back(source.figures);
+    held->shares.assign(held->sources.size(), std::vector<Figures>(days.size()));
     Apportion(days, held->report_days, source_totals, held->shares);
   }
 
-  held_sources_ += sources_.size();
-  held->sources = std::move(sources_);
-  sources_.clear();
+  held_sources_ += held->sources.size();
   held_.push_back(std::move(held));
 }
 

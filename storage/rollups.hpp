@@ -28,6 +28,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -94,7 +95,12 @@ class RollupWriter {
     uint64_t records = 0;
     std::vector<uint32_t> names;  // ids in names_, ascending, each once
   };
-  using Sources = std::map<std::string, Source, std::less<>>;
+  // The report being added to finds its sources by hash; a held report
+  // keeps them sorted by IP, so that the apportionment and the rows come
+  // out the same whatever order the records came in.
+  using Sources = std::unordered_map<std::string, Source>;
+  using SortedSources = std::vector<std::pair<std::string, Source>>;
+  static SortedSources Sorted(Sources& sources);
   struct HeldReport;
 
   Result<void> Prepare();
@@ -114,7 +120,7 @@ class RollupWriter {
   size_t held_sources_ = 0;
   // "kind:name" of every name held or being added, numbered in order of
   // arrival; emptied when nothing refers to them.
-  std::map<std::string, uint32_t, std::less<>> name_ids_;
+  std::unordered_map<std::string, uint32_t> name_ids_;
   std::vector<const std::string*> names_;
   std::string entry_;  // AddName's buffer
 
