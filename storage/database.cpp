@@ -193,6 +193,15 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path,
   // never consistency. journal_mode is stored in the file, so read-only
   // connections inherit it.
   if (!options.read_only) {
+    // 16 KiB pages instead of SQLite's 4 KiB: an ingest writes a quarter as
+    // many pages, WAL frames and system calls for the same rows, which made
+    // bench/ingest_bench.sh about 10 % faster (issue #7). The size is fixed
+    // when the first table is written, so this only shapes a new file; a
+    // database made with another page size keeps it. Before WAL, which
+    // refuses a change of page size.
+    if (auto page = db->Exec("PRAGMA page_size = 16384"); !page) {
+      return tl::unexpected(page.error());
+    }
     if (auto wal = db->Exec("PRAGMA journal_mode = WAL"); !wal) {
       return tl::unexpected(wal.error());
     }
