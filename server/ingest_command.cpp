@@ -18,7 +18,6 @@
 #include <vector>
 
 #include "parser/pipeline.hpp"
-#include "parser/recorded_envelope.hpp"
 #include "server/ingest_queue.hpp"
 #include "server/inputs.hpp"
 #include "server/logging.hpp"
@@ -155,18 +154,19 @@ struct PreparedInput {
   bool large = false;                        // OpenLarge's kind: left to the writer to stream
   Result<std::string> read = std::string();  // an error when it could not be read
   std::vector<parser::Envelope> envelopes;
-  // One per envelope: its recording, when it could be made
-  // (parser::RecordEnvelope).
-  std::vector<std::optional<parser::RecordedEnvelope>> recorded;
+  // One per envelope: what the writer needs of it worked out ahead, when it
+  // could be (storage::PrepareEnvelope).
+  std::vector<std::optional<storage::PreparedEnvelope>> prepared;
   uint64_t size = 0;
 };
 
-// Reads and parses the inputs a few ahead of the writer, on a thread of
-// its own, so that parsing one envelope overlaps storing the one before
-// (issue #7). The parsing libraries are never used by two threads at
-// once: whoever parses holds ParseMutex(), the writer's thread included
-// when it parses an input itself (a large one, a retry, one that could not
-// be recorded).
+// Reads and prepares the inputs a few ahead of the writer, on a thread of
+// its own (storage::PrepareEnvelope: parsed, hashed, the archive copy
+// compressed), so that this work overlaps storing the envelope before, and
+// frees what the writer is done with (issue #7). The parsing libraries are
+// never used by two threads at once: whoever parses holds ParseMutex(), the
+// writer's thread included when it parses an input itself (a large one, a
+// retry, one that could not be prepared).
 class Lookahead {
  public:
   Lookahead(const std::vector<std::string>& paths, const parser::Limits& limits)
@@ -182,6 +182,13 @@ class Lookahead {
   }
   Lookahead(const Lookahead&) = delete;
   Lookahead& operator=(const Lookahead&) = delete;
+
+  // Hands back an input the writer is done with, to be freed on the
+  // look-ahead's thread rather than the writer's.
+  void Recycle(PreparedInput input) {
+    std::lock_guard lock(mutex_);
+    done_.push_back(std::move(input));
+  }
 
   // The next input, in the order of the paths.
   PreparedInput Next() {
@@ -205,13 +212,17 @@ class Lookahead {
   static constexpr size_t kRecordRecords = 5000;
 
   void Run() {
+    std::vector<PreparedInput> done;
     for (const std::string& path : paths_) {
       PreparedInput input = Prepare(path);
       std::unique_lock lock(mutex_);
       changed_.wait(lock, [this] { return stop_ || ready_.size() < kAhead; });
       if (stop_) return;
       ready_.push_back(std::move(input));
+      done.swap(done_);
       changed_.notify_all();
+      lock.unlock();
+      done.clear();
     }
   }
 
@@ -225,16 +236,12 @@ class Lookahead {
     if (!input.read) return input;
     input.size = input.read->size();
     input.envelopes = EnvelopesOf(path, std::move(*input.read));
-    input.recorded.resize(input.envelopes.size());
+    input.prepared.resize(input.envelopes.size());
     for (size_t i = 0; i < input.envelopes.size(); ++i) {
       const parser::Envelope& envelope = input.envelopes[i];
-      // A failure report may be changed by the privacy settings before it
-      // is parsed (storage::ApplyFailurePrivacy).
-      if (envelope.bytes.size() > kRecordBytes || storage::MayBeFailureReport(envelope.bytes)) {
-        continue;
-      }
+      if (envelope.bytes.size() > kRecordBytes) continue;
       std::lock_guard parsing(parse_mutex_);
-      input.recorded[i] = parser::RecordEnvelope(envelope, limits_, kRecordRecords);
+      input.prepared[i] = storage::PrepareEnvelope(envelope, limits_, kRecordRecords);
     }
     return input;
   }
@@ -244,6 +251,7 @@ class Lookahead {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<PreparedInput> ready_;
+  std::vector<PreparedInput> done_;  // Recycle's, freed by Run
   bool stop_ = false;
   std::mutex parse_mutex_;
   std::thread thread_;  // last: it starts once the rest is made
@@ -270,7 +278,8 @@ class BatchIngest {
   BatchIngest(const BatchIngest&) = delete;
   BatchIngest& operator=(const BatchIngest&) = delete;
 
-  void Add(const std::string& path, PreparedInput input) {
+  // Stores `input`, which stays the caller's: it may be freed elsewhere.
+  void Add(const std::string& path, PreparedInput& input) {
     if (input.large) {
       if (auto source = OpenLarge(path)) {
         std::lock_guard parsing(parse_mutex_);
@@ -291,19 +300,19 @@ class BatchIngest {
       ++totals_.unstored;
       return;
     }
-    input.recorded.resize(input.envelopes.size());
+    input.prepared.resize(input.envelopes.size());
     // stdin cannot be read twice, so it is never part of a batch that might
     // have to be stored again.
     if (path == "-" || !Begin()) {
       for (size_t i = 0; i < input.envelopes.size(); ++i) {
-        Account(input.envelopes[i].origin, Store(input.envelopes[i], input.recorded[i]));
+        Account(input.envelopes[i].origin, Store(input.envelopes[i], input.prepared[i]));
       }
       return;
     }
     for (size_t i = 0; i < input.envelopes.size(); ++i) {
       // Logged as it is stored, like any envelope; counted and printed only
       // once the batch committed.
-      pending_.push_back({input.envelopes[i].origin, Store(input.envelopes[i], input.recorded[i])});
+      pending_.push_back({input.envelopes[i].origin, Store(input.envelopes[i], input.prepared[i])});
     }
     AddedInBatch(path, input.size);
   }
@@ -345,11 +354,11 @@ class BatchIngest {
   static constexpr size_t kBatchEnvelopes = 512;
   static constexpr uint64_t kBatchBytes = uint64_t{32} << 20;
 
-  // IngestWithRetry, from the envelope's recording when there is one, else
-  // parsing it here.
+  // IngestWithRetry, from the envelope's preparation when there is one,
+  // else parsing it here.
   Result<storage::EnvelopeOutcome> Store(const parser::Envelope& envelope,
-                                         const std::optional<parser::RecordedEnvelope>& recorded) {
-    if (recorded) return IngestWithRetry(writer_, envelope, {}, &*recorded);
+                                         const std::optional<storage::PreparedEnvelope>& prepared) {
+    if (prepared) return IngestWithRetry(writer_, envelope, {}, &*prepared);
     std::lock_guard parsing(parse_mutex_);
     return IngestWithRetry(writer_, envelope);
   }
@@ -439,7 +448,9 @@ IngestExit RunIngest(const Config& config, const IngestOptions& options, std::os
       std::fprintf(stderr, "\ringest: %llu/%zu", static_cast<unsigned long long>(totals.files),
                    inputs->size());
     }
-    batch.Add(path, lookahead.Next());
+    PreparedInput input = lookahead.Next();
+    batch.Add(path, input);
+    lookahead.Recycle(std::move(input));
   }
   batch.Flush();
   if (progress) std::fprintf(stderr, "\n");

@@ -48,7 +48,7 @@ std::string RejectionReasons(const storage::EnvelopeOutcome& outcome) {
 Result<storage::EnvelopeOutcome> IngestWithRetry(storage::Writer& writer,
                                                  const parser::Envelope& envelope,
                                                  const RetryPolicy& retry,
-                                                 const parser::RecordedEnvelope* recorded) {
+                                                 const storage::PreparedEnvelope* prepared) {
   static std::atomic<uint64_t> next_envelope{1};
   const uint64_t envelope_no = next_envelope++;
   auto log = Log("storage");
@@ -56,7 +56,7 @@ Result<storage::EnvelopeOutcome> IngestWithRetry(storage::Writer& writer,
   const auto start = std::chrono::steady_clock::now();
 
   for (int attempt = 1;; ++attempt) {
-    Result<storage::EnvelopeOutcome> outcome = writer.Ingest(envelope, recorded);
+    Result<storage::EnvelopeOutcome> outcome = writer.Ingest(envelope, prepared);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - start)
                         .count();

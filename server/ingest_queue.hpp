@@ -38,10 +38,10 @@ struct RetryPolicy {
 // Writer::Ingest with retries of transient errors; logs one line per
 // envelope (outcome, counts, duration) on the "storage" logger: info, or
 // warn with the reason of each rejected part when any part was rejected.
-// `recorded`, when given, is handed to Writer::Ingest.
+// `prepared`, when given, is handed to Writer::Ingest.
 Result<storage::EnvelopeOutcome> IngestWithRetry(
     storage::Writer& writer, const parser::Envelope& envelope, const RetryPolicy& retry = {},
-    const parser::RecordedEnvelope* recorded = nullptr);
+    const storage::PreparedEnvelope* prepared = nullptr);
 
 // What the writer thread does about failure reports besides storing them.
 struct FailureSettings {

@@ -13,6 +13,7 @@
 
 #include "storage/ascii.hpp"
 #include "storage/day_shares.hpp"
+#include "storage/prepared_envelope.hpp"
 #include "storage/tokens.hpp"
 
 namespace dmarcd::storage {
@@ -20,42 +21,6 @@ namespace {
 
 constexpr int64_t kLatestTime = 253402300799;  // 9999-12-31T23:59:59Z
 constexpr uint64_t kMaxRangeDays = 366;
-
-// gzip (RFC 1952) at level 1: envelopes that arrived uncompressed (emails,
-// bare XML) shrink several times over at little CPU cost, which matters
-// when a report of hundreds of megabytes is archived on the ingest path.
-Result<std::string> GzipFast(std::string_view bytes) {
-  z_stream stream{};
-  constexpr int kGzipWindowBits = 15 + 16;  // zlib: +16 selects the gzip wrapper
-  if (deflateInit2(&stream, 1, Z_DEFLATED, kGzipWindowBits, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    return MakeError(ErrorCode::kInternal, "zlib: cannot start deflate");
-  }
-
-  // zlib counts in 32 bits, so input goes in slices; the output buffer is
-  // sized for the whole input up front (deflateBound) so it never moves.
-  constexpr size_t kSlice = size_t{1} << 30;
-  std::string out(deflateBound(&stream, bytes.size()) + 64, '\0');
-  stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  size_t offset = 0;
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    const size_t slice = std::min(kSlice, bytes.size() - offset);
-    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data() + offset));
-    stream.avail_in = static_cast<uInt>(slice);
-    offset += slice;
-    const size_t room = out.size() - stream.total_out;
-    stream.avail_out = static_cast<uInt>(std::min(room, kSlice));
-    rc = deflate(&stream, offset == bytes.size() ? Z_FINISH : Z_NO_FLUSH);
-    offset -= stream.avail_in;  // whatever zlib did not take yet
-  }
-  const uLong written = stream.total_out;
-  deflateEnd(&stream);
-  if (rc != Z_STREAM_END) {
-    return MakeError(ErrorCode::kInternal, "zlib: deflate failed (" + std::to_string(rc) + ")");
-  }
-  out.resize(written);
-  return out;
-}
 
 // The parser accepts any ordered pair of 64-bit times (a range of weeks is
 // real); the day split needs one row per day, so a range no reporter sends
@@ -75,11 +40,6 @@ Result<void> CheckDateRange(int64_t begin, int64_t end) {
                          " days dmarcd accepts");
   }
   return {};
-}
-
-bool ArrivedCompressed(std::string_view bytes) {
-  const parser::PayloadKind kind = parser::SniffPayload(bytes);
-  return kind == parser::PayloadKind::kGzip || kind == parser::PayloadKind::kZip;
 }
 
 // Chunks of the archive copies: large enough that the per-call cost of
@@ -220,13 +180,14 @@ void EnvelopeStore::StartEnvelope(const std::string& origin) {
   if (!hold_rollups_) rollups_.Clear();
 }
 
-Result<void> EnvelopeStore::BeginEnvelope(const parser::Envelope& envelope) {
-  if (auto prepared = PrepareStatements(); !prepared) {
-    return prepared;
+Result<void> EnvelopeStore::BeginEnvelope(const parser::Envelope& envelope,
+                                          const PreparedEnvelope* prepared) {
+  if (auto statements = PrepareStatements(); !statements) {
+    return statements;
   }
   StartEnvelope(envelope.origin);
   reparsing_.reset();
-  auto raw = ArchiveRaw(envelope);
+  auto raw = ArchiveRaw(envelope, prepared);
   if (!raw) {
     return tl::unexpected(raw.error());
   }
@@ -319,8 +280,9 @@ Result<void> EnvelopeStore::PrepareStatements() {
   return {};
 }
 
-Result<int64_t> EnvelopeStore::ArchiveRaw(const parser::Envelope& envelope) {
-  const std::string sha256 = Sha256Hex(envelope.bytes);
+Result<int64_t> EnvelopeStore::ArchiveRaw(const parser::Envelope& envelope,
+                                          const PreparedEnvelope* prepared) {
+  const std::string sha256 = prepared != nullptr ? prepared->sha256 : Sha256Hex(envelope.bytes);
   find_raw_.Bind(1, std::string_view(sha256));
   auto found = find_raw_.Step();
   if (!found) {
@@ -332,19 +294,23 @@ Result<int64_t> EnvelopeStore::ArchiveRaw(const parser::Envelope& envelope) {
     return existing;
   }
 
-  const bool compressed = ArrivedCompressed(envelope.bytes);
+  const bool compressed =
+      prepared != nullptr ? prepared->compressed : ArrivedCompressed(envelope.bytes);
   std::string gzipped;
-  if (!compressed) {
-    auto packed = GzipFast(envelope.bytes);
+  if (!compressed && prepared == nullptr) {
+    auto packed = GzipArchiveCopy(envelope.bytes);
     if (!packed) {
       return tl::unexpected(packed.error());
     }
     gzipped = std::move(*packed);
   }
+  const std::string_view copy = compressed            ? std::string_view(envelope.bytes)
+                                : prepared != nullptr ? std::string_view(prepared->gzipped)
+                                                      : std::string_view(gzipped);
   insert_raw_.Bind(1, std::string_view(sha256))
       .Bind(2, uint64_t{envelope.bytes.size()})
       .Bind(3, std::string_view(compressed ? "none" : "gzip"))
-      .BindBlob(4, compressed ? std::string_view(envelope.bytes) : std::string_view(gzipped))
+      .BindBlob(4, copy)
       .Bind(5, std::string_view(envelope.origin))
       .Bind(6, received_at_);
   if (auto inserted = insert_raw_.Run(); !inserted) {

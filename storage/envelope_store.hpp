@@ -25,6 +25,7 @@
 #include "parser/pipeline.hpp"
 #include "storage/database.hpp"
 #include "storage/failure_store.hpp"
+#include "storage/prepared_envelope.hpp"
 #include "storage/reader.hpp"
 #include "storage/rollups.hpp"
 #include "storage/statement.hpp"
@@ -38,8 +39,11 @@ class EnvelopeStore final : public parser::EnvelopeHandler, public parser::Aggre
   explicit EnvelopeStore(Database& db);
 
   // Starts an envelope: archives its bytes in raw_inputs (once per SHA-256;
-  // gzip-compressed unless they arrived as gzip or zip).
-  Result<void> BeginEnvelope(const parser::Envelope& envelope);
+  // gzip-compressed unless they arrived as gzip or zip), with the digest and
+  // the archive copy of `prepared` when given (PrepareEnvelope of this very
+  // envelope).
+  Result<void> BeginEnvelope(const parser::Envelope& envelope,
+                             const PreparedEnvelope* prepared = nullptr);
 
   // Starts an envelope read from `source` (parser::ParseEnvelopeSource),
   // which must outlive the envelope: archived like BeginEnvelope, but in
@@ -103,7 +107,7 @@ class EnvelopeStore final : public parser::EnvelopeHandler, public parser::Aggre
 
   Result<void> PrepareStatements();
   void StartEnvelope(const std::string& origin);
-  Result<int64_t> ArchiveRaw(const parser::Envelope& envelope);
+  Result<int64_t> ArchiveRaw(const parser::Envelope& envelope, const PreparedEnvelope* prepared);
   Result<int64_t> ArchiveSource(parser::EnvelopeSource& source);
   Result<int64_t> RejectSource(const std::string& name, const Error& error);
   void RecordRejection(std::string name, std::string_view bytes, const Error& error);

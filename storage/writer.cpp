@@ -53,7 +53,7 @@ class Writer::Impl {
   Impl(Database& db, const parser::Limits& limits) : db_(db), limits_(limits), store_(db) {}
 
   Result<EnvelopeOutcome> Ingest(const parser::Envelope& envelope,
-                                 const parser::RecordedEnvelope* recorded);
+                                 const PreparedEnvelope* prepared);
   Result<EnvelopeOutcome> IngestSource(parser::EnvelopeSource& source);
   Result<void> BeginBatch();
   Result<void> CommitBatch();
@@ -188,9 +188,21 @@ Result<EnvelopeOutcome> Writer::Impl::FinishEnvelope() {
 }
 
 Result<EnvelopeOutcome> Writer::Impl::Ingest(const parser::Envelope& envelope,
-                                             const parser::RecordedEnvelope* recorded) {
+                                             const PreparedEnvelope* prepared) {
   if (auto begun = BeginEnvelope(); !begun) {
     return tl::unexpected(begun.error());
+  }
+
+  // A prepared envelope is one MayBeFailureReport turned down, which the
+  // privacy settings leave as it is: its recording and archive copy hold.
+  if (prepared != nullptr) {
+    if (auto begun = store_.BeginEnvelope(envelope, prepared); !begun) {
+      return FailEnvelope(begun.error());
+    }
+    if (auto parsed = parser::ReplayEnvelope(prepared->recorded, store_); !parsed) {
+      return FailEnvelope(parsed.error());
+    }
+    return FinishEnvelope();
   }
 
   // A failure report is cut down to what the privacy settings keep before
@@ -204,9 +216,7 @@ Result<EnvelopeOutcome> Writer::Impl::Ingest(const parser::Envelope& envelope,
   if (auto begun = store_.BeginEnvelope(stored); !begun) {
     return FailEnvelope(begun.error());
   }
-  auto parsed = recorded != nullptr && !*kept ? parser::ReplayEnvelope(*recorded, store_)
-                                              : parser::ParseEnvelope(stored, limits_, store_);
-  if (!parsed) {
+  if (auto parsed = parser::ParseEnvelope(stored, limits_, store_); !parsed) {
     return FailEnvelope(parsed.error());
   }
   return FinishEnvelope();
@@ -385,8 +395,8 @@ Writer::~Writer() = default;
 void Writer::SetFailurePrivacy(const FailurePrivacy& privacy) { impl_->SetFailurePrivacy(privacy); }
 
 Result<EnvelopeOutcome> Writer::Ingest(const parser::Envelope& envelope,
-                                       const parser::RecordedEnvelope* recorded) {
-  return impl_->Ingest(envelope, recorded);
+                                       const PreparedEnvelope* prepared) {
+  return impl_->Ingest(envelope, prepared);
 }
 
 Result<EnvelopeOutcome> Writer::IngestSource(parser::EnvelopeSource& source) {

@@ -24,9 +24,9 @@
 #include "parser/envelope.hpp"
 #include "parser/error.hpp"
 #include "parser/limits.hpp"
-#include "parser/recorded_envelope.hpp"
 #include "storage/database.hpp"
 #include "storage/failure_store.hpp"
+#include "storage/prepared_envelope.hpp"
 
 namespace dmarcd::storage {
 
@@ -86,11 +86,11 @@ class Writer {
   // instead of a transaction, and nothing of it is durable, nor may it be
   // acknowledged, until CommitBatch succeeds.
   //
-  // With `recorded` (parser::RecordEnvelope of this very envelope, with the
-  // writer's limits), its recording is played instead of parsing it again,
-  // unless the failure privacy settings change the envelope first.
+  // With `prepared` (PrepareEnvelope of this very envelope, with the
+  // writer's limits), its recording is played instead of parsing the
+  // envelope again, and its archive copy stored instead of making one.
   Result<EnvelopeOutcome> Ingest(const parser::Envelope& envelope,
-                                 const parser::RecordedEnvelope* recorded = nullptr);
+                                 const PreparedEnvelope* prepared = nullptr);
 
   // As Ingest, for a bare gzip or XML payload too large to hold in memory
   // (parser::ParseEnvelopeSource; EnvelopeStore::BeginEnvelopeSource): the

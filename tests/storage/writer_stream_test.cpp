@@ -1,6 +1,7 @@
 // The Writer's paths for speed (issue #7): group commit (BeginBatch,
-// CommitBatch) and inputs read as a stream (IngestSource), which must store
-// exactly what Ingest stores.
+// CommitBatch), inputs read as a stream (IngestSource) and envelopes
+// prepared ahead (PrepareEnvelope), which must store exactly what Ingest
+// stores.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <zlib.h>
@@ -12,7 +13,9 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <vector>
 
+#include "storage/prepared_envelope.hpp"
 #include "storage/tokens.hpp"
 #include "storage/writer.hpp"
 #include "temp_database.hpp"
@@ -356,6 +359,102 @@ TEST_F(WriterStreamTest, MigrationSixPutsTheArchiveBytesLastAndKeepsEveryRow) {
   ASSERT_TRUE(more) << more.error().ToString();
   EXPECT_EQ(more->Overall(), PartStatus::kStored);
   EXPECT_EQ(Count("raw_inputs"), 3);
+}
+
+// Every stored row of `db` that does not depend on the clock, as text:
+// what ingesting the same envelopes must make the same way.
+std::string StoredRows(Database& db) {
+  const char* queries[] = {
+      "SELECT sha256, size, compression, hex(bytes), origin FROM raw_inputs ORDER BY id",
+      "SELECT reporter_key, org_name, report_id, domain, date_begin, date_end, policy_p, "
+      "records, messages, raw_input_id, document_name FROM reports ORDER BY id",
+      "SELECT id, report_id, seq, source_ip, count, disposition, policy_dkim, policy_spf, "
+      "header_from, envelope_from FROM records ORDER BY id",
+      "SELECT * FROM dkim_results ORDER BY record_id, seq",
+      "SELECT * FROM spf_results ORDER BY record_id, seq",
+      "SELECT * FROM report_days ORDER BY report_id, day",
+      "SELECT origin, name, code, message, size, sha256, hex(bytes) FROM rejected ORDER BY id",
+      "SELECT * FROM source_days ORDER BY domain, day, source_ip",
+      "SELECT * FROM source_reports ORDER BY domain, source_ip, date_begin, report_id",
+      "SELECT * FROM domain_days ORDER BY domain, day",
+      "SELECT * FROM reporter_days ORDER BY domain, day, reporter_key",
+  };
+  std::string rows;
+  for (const char* query : queries) {
+    sqlite3_stmt* statement = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db.Handle(), query, -1, &statement, nullptr), SQLITE_OK) << query;
+    rows += query;
+    rows += '\n';
+    while (sqlite3_step(statement) == SQLITE_ROW) {
+      for (int c = 0; c < sqlite3_column_count(statement); ++c) {
+        const auto* text = sqlite3_column_text(statement, c);
+        rows += text != nullptr ? reinterpret_cast<const char*>(text) : "NULL";
+        rows += '|';
+      }
+      rows += '\n';
+    }
+    sqlite3_finalize(statement);
+  }
+  return rows;
+}
+
+TEST_F(WriterStreamTest, Issue7PreparedEnvelopesAreStoredAsIngestStoresThem) {
+  const std::vector<parser::Envelope> envelopes = {
+      {ReadData("google_20-records_parsedmarc.xml.gz"), "file:google.xml.gz"},
+      {ReadData("case01_uncompressed-xml-attachment.eml"), "file:case01.eml"},
+      {ReadData("outlook-enterprise_zip_avvertix.zip"), "file:outlook.zip"},
+      {ReadData("fastmail_four-records-multi-dkim_stalwart.xml"), "file:fastmail.xml"},
+      {ReadData("synthetic_unclosed-element-malformed_kimon.xml"), "file:malformed.xml"},
+      {ReadData("synthetic_not-a-report_kimon.xml"), "file:not-a-report.xml"},
+      // The same report again: a duplicate either way.
+      {ReadData("google_20-records_parsedmarc.xml.gz"), "file:google-again.xml.gz"},
+  };
+  const parser::Limits limits;
+  auto prepared_db = Database::Open(folder_.File("prepared.db"));
+  ASSERT_TRUE(prepared_db) << prepared_db.error().ToString();
+  Writer prepared_writer(**prepared_db, limits);
+
+  for (const parser::Envelope& envelope : envelopes) {
+    auto plain = writer_->Ingest(envelope);
+    ASSERT_TRUE(plain) << plain.error().ToString();
+    const auto prepared = PrepareEnvelope(envelope, limits, 5000);
+    ASSERT_TRUE(prepared) << envelope.origin;
+    EXPECT_EQ(prepared->sha256, Sha256Hex(envelope.bytes));
+    auto replayed = prepared_writer.Ingest(envelope, &*prepared);
+    ASSERT_TRUE(replayed) << replayed.error().ToString();
+
+    ASSERT_EQ(replayed->parts.size(), plain->parts.size()) << envelope.origin;
+    for (size_t i = 0; i < plain->parts.size(); ++i) {
+      EXPECT_EQ(replayed->parts[i].status, plain->parts[i].status) << envelope.origin;
+      EXPECT_EQ(replayed->parts[i].records, plain->parts[i].records) << envelope.origin;
+      EXPECT_EQ(replayed->parts[i].error.has_value(), plain->parts[i].error.has_value());
+    }
+  }
+  EXPECT_EQ(Count("reports"), 4);
+  EXPECT_EQ(Count("rejected"), 2);
+  EXPECT_EQ(StoredRows(**prepared_db), StoredRows(*db_));
+}
+
+TEST_F(WriterStreamTest, Issue7FailureReportsAndLongReportsAreNotPrepared) {
+  const parser::Limits limits;
+  const std::string arf = ReadData("../failure/corpus/linkedin_ruf_parsedmarc.eml");
+  ASSERT_FALSE(arf.empty());
+  EXPECT_FALSE(PrepareEnvelope(parser::Envelope{arf, "file:ruf.eml"}, limits, 5000));
+
+  // More records than the caller allows: parsed by the writer instead.
+  const std::string google = ReadData("google_20-records_parsedmarc.xml.gz");
+  EXPECT_FALSE(PrepareEnvelope(parser::Envelope{google, "file:google.xml.gz"}, limits, 19));
+  const auto prepared = PrepareEnvelope(parser::Envelope{google, "file:google.xml.gz"}, limits, 20);
+  ASSERT_TRUE(prepared);
+  EXPECT_TRUE(prepared->compressed);
+  EXPECT_TRUE(prepared->gzipped.empty());
+
+  // Uncompressed input comes with its archive copy, the gzip of its bytes.
+  const std::string xml = ReadData("fastmail_four-records-multi-dkim_stalwart.xml");
+  const auto plain = PrepareEnvelope(parser::Envelope{xml, "file:fastmail.xml"}, limits, 5000);
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->compressed);
+  EXPECT_EQ(Gunzip(plain->gzipped), xml);
 }
 
 }  // namespace
