@@ -14,7 +14,7 @@
 # Data sets, made by bench/gen_aggregate.py (deterministic for its seed):
 #   gz     1,000 reports x 50 records, one .xml.gz file each
 #   eml    the same reports as emails with a gzip attachment
-#   big    one report of 150,000 records (about 85 MB of XML), as .xml.gz
+#   big    one report of 150,000 records (about 104 MB of XML), as .xml.gz
 #   small  one 50-record .xml.gz, process start to exit, into a database
 #          that holds another report already, and into a new one (which
 #          includes creating the schema)

@@ -111,7 +111,7 @@ Result<void> ReplayEnvelope(const RecordedEnvelope& recorded, EnvelopeHandler& h
     const RecordedEnvelope::Document& document = *recorded.document;
     DocumentInfo info{document.name, document.part_bytes, document.inflated_bytes};
     AggregateSink& sink = handler.OnAggregateBegin(info);
-    const Result<void> outcome = ReplayDocument(document, sink);
+    Result<void> outcome = ReplayDocument(document, sink);
     handler.OnAggregateEnd(info, outcome);
     // A transient fault ends the walk (PayloadWalker::Report).
     if (!outcome && IsTransient(outcome.error().code)) return outcome;

@@ -24,21 +24,27 @@
 
 namespace dmarcd::parser {
 
+// The aggregate document of a recording. At namespace scope rather than
+// inside RecordedEnvelope: clang does not count a nested class with member
+// initializers as default-constructible while the enclosing one is being
+// defined, and std::optional<Document> would remember that.
+struct RecordedDocument {
+  std::string name;
+  std::string part_bytes;
+  uint64_t inflated_bytes = 0;
+  std::optional<AggregateHeader> header;  // set when the sink got one
+  std::vector<AggregateRecord> records;
+  std::optional<std::vector<std::string>> end_warnings;  // set when OnEnd came
+  Result<void> outcome;                                  // what the parser ended the document with
+};
+
 struct RecordedEnvelope {
   struct Rejection {
     std::string name;
     std::string bytes;
     Error error;
   };
-  struct Document {
-    std::string name;
-    std::string part_bytes;
-    uint64_t inflated_bytes = 0;
-    std::optional<AggregateHeader> header;  // set when the sink got one
-    std::vector<AggregateRecord> records;
-    std::optional<std::vector<std::string>> end_warnings;  // set when OnEnd came
-    Result<void> outcome;  // what the parser ended the document with
-  };
+  using Document = RecordedDocument;
   // In the order the parser reported them: the rejections before the
   // document (rejections_before of them), the document, the rest.
   std::vector<Rejection> rejections;

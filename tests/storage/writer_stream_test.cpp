@@ -364,26 +364,33 @@ TEST_F(WriterStreamTest, MigrationSixPutsTheArchiveBytesLastAndKeepsEveryRow) {
 // Every stored row of `db` that does not depend on the clock, as text:
 // what ingesting the same envelopes must make the same way.
 std::string StoredRows(Database& db) {
-  const char* queries[] = {
-      "SELECT sha256, size, compression, hex(bytes), origin FROM raw_inputs ORDER BY id",
-      "SELECT reporter_key, org_name, report_id, domain, date_begin, date_end, policy_p, "
-      "records, messages, raw_input_id, document_name FROM reports ORDER BY id",
-      "SELECT id, report_id, seq, source_ip, count, disposition, policy_dkim, policy_spf, "
-      "header_from, envelope_from FROM records ORDER BY id",
-      "SELECT * FROM dkim_results ORDER BY record_id, seq",
-      "SELECT * FROM spf_results ORDER BY record_id, seq",
-      "SELECT * FROM report_days ORDER BY report_id, day",
-      "SELECT origin, name, code, message, size, sha256, hex(bytes) FROM rejected ORDER BY id",
-      "SELECT * FROM source_days ORDER BY domain, day, source_ip",
-      "SELECT * FROM source_reports ORDER BY domain, source_ip, date_begin, report_id",
-      "SELECT * FROM domain_days ORDER BY domain, day",
-      "SELECT * FROM reporter_days ORDER BY domain, day, reporter_key",
+  struct Query {
+    const char* table;
+    const char* columns;
+    const char* order;
+  };
+  const Query queries[] = {
+      {"raw_inputs", "sha256, size, compression, hex(bytes), origin", "id"},
+      {"reports", "reporter_key, org_name, report_id, domain, date_begin, records, raw_input_id",
+       "id"},
+      {"records", "id, report_id, seq, source_ip, count, disposition, header_from", "id"},
+      {"dkim_results", "*", "record_id, seq"},
+      {"spf_results", "*", "record_id, seq"},
+      {"report_days", "*", "report_id, day"},
+      {"rejected", "origin, name, code, message, size, sha256, hex(bytes)", "id"},
+      {"source_days", "*", "domain, day, source_ip"},
+      {"source_reports", "*", "domain, source_ip, date_begin, report_id"},
+      {"domain_days", "*", "domain, day"},
+      {"reporter_days", "*", "domain, day, reporter_key"},
   };
   std::string rows;
-  for (const char* query : queries) {
+  for (const Query& query : queries) {
+    const std::string sql = std::string("SELECT ") + query.columns + " FROM " + query.table +
+                            " ORDER BY " + query.order;
     sqlite3_stmt* statement = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db.Handle(), query, -1, &statement, nullptr), SQLITE_OK) << query;
-    rows += query;
+    EXPECT_EQ(sqlite3_prepare_v2(db.Handle(), sql.c_str(), -1, &statement, nullptr), SQLITE_OK)
+        << sql;
+    rows += sql;
     rows += '\n';
     while (sqlite3_step(statement) == SQLITE_ROW) {
       for (int c = 0; c < sqlite3_column_count(statement); ++c) {
