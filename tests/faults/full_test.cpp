@@ -166,7 +166,7 @@ TEST(DatabaseFullTest, IngestStoresWhatFitsAndTheRestOnceTheLimitIsRaised) {
   EXPECT_EQ(PartialReports(db), 0);
 }
 
-// A real small filesystem (a 1 MiB tmpfs, when this process may mount
+// A real small filesystem (a 4 MiB tmpfs, when this process may mount
 // one: root outside a locked-down container) that the database fills:
 // SQLite's SQLITE_FULL comes from the disk now, not from max_page_count.
 // Once a file beside the database is deleted, uploads go through again on
@@ -175,7 +175,9 @@ TEST(DatabaseFullTest, RealFilesystemFillsUpAndIngestResumesWhenSpaceIsFreed) {
   TempDir dir("dmarcd-tmpfs");
   const fs::path mount_point = dir.Path() / "small";
   fs::create_directories(mount_point);
-  if (mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=1m") != 0) {
+  // 4 MiB: the empty schema takes about 0.7 MiB in 16 KiB pages, and each
+  // commit a few hundred KiB of WAL.
+  if (mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=4m") != 0) {
     GTEST_SKIP() << "cannot mount a tmpfs here: " << std::strerror(errno);
   }
   struct Unmount {
@@ -186,7 +188,7 @@ TEST(DatabaseFullTest, RealFilesystemFillsUpAndIngestResumesWhenSpaceIsFreed) {
   const fs::path db = mount_point / "dmarcd.db";
   const std::string token = AddIngestToken(db, dir.Path());
   // Space an operator can free later.
-  WriteFile(mount_point / "ballast", std::string(size_t{256} * 1024, 'x'));
+  WriteFile(mount_point / "ballast", std::string(size_t{1024} * 1024, 'x'));
   ASSERT_TRUE(GenerateReports(dir.Path() / "reports", 60, 40, "xml", "tmpfs-upload"));
   const std::vector<fs::path> files = Files(dir.Path() / "reports");
   Server server(db, dir.Path());

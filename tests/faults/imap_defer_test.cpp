@@ -32,7 +32,9 @@ class ImapDeferTest : public ::testing::Test {
     for (char& ch : user_) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     db_ = dir_.Path() / "dmarcd.db";
     ASSERT_EQ(RunDmarcd({"migrate", "--db", db_.string()}, dir_.Path()).exit_code, 0);
-    ASSERT_TRUE(GenerateReports(dir_.Path() / "mail", 3, 20, "eml", "imap-" + user_));
+    // 400 records a report: more than the empty schema's 16 KiB pages hold,
+    // so that a database that may not grow is full (FullDatabase... below).
+    ASSERT_TRUE(GenerateReports(dir_.Path() / "mail", 3, 400, "eml", "imap-" + user_));
     for (const auto& entry : fs::directory_iterator(dir_.Path() / "mail")) {
       shared_dovecot->Deliver(user_, ReadFile(entry.path()));
     }
