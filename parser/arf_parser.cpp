@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <utility>
 
 #include "parser/mime_walker.hpp"
@@ -584,6 +587,20 @@ std::string WriteFailureReport(const FailureReport& report,
     GPtr<GMimePart> headers(TextLeaf("text", "rfc822-headers", report.headers));
     g_mime_multipart_add(top.get(), GMIME_OBJECT(headers.get()));
   }
+  // GMime would draw a random boundary, so the same report written twice
+  // would come out as different bytes, and its archive copy, kept once per
+  // SHA-256, would be stored again each time the same email arrived. One
+  // taken from the contents, and not found in them, keeps it once.
+  const std::string contents = JoinLines(envelope_headers) + JoinLines(report.fields) +
+                               report.headers + report.body.value_or("");
+  std::string boundary;
+  for (size_t salt = 0; boundary.empty() || contents.find(boundary) != std::string::npos; ++salt) {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016zx",
+                  std::hash<std::string>{}(contents + std::to_string(salt)));
+    boundary = std::string("=_dmarcd_") + hex;
+  }
+  g_mime_multipart_set_boundary(top.get(), boundary.c_str());
   g_mime_message_set_mime_part(message.get(), GMIME_OBJECT(top.get()));
 
   // Through a stream, not g_mime_object_to_string: a C string would end at

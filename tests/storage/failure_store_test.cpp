@@ -153,6 +153,23 @@ TEST_F(FailureStoreTest, SameReportFromAnotherChannelIsADuplicate) {
   EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM failure_reports"), 1);
 }
 
+TEST_F(FailureStoreTest, SameEmailTwiceKeepsOneArchiveCopy) {
+  // The copy kept under the privacy settings is written anew each time;
+  // it must come out the same bytes, or every repeat of the email would
+  // leave another copy behind.
+  for (const char* path : {"corpus/linkedin_ruf_parsedmarc.eml",
+                           "corpus/opendmarc_auth-failure-rfc822-headers_stalwart.eml"}) {
+    const std::string email = ReadFile(FailureData() / path);
+    EnvelopeOutcome first = Ingest(email, "imap:INBOX/1");
+    EnvelopeOutcome second = Ingest(email, "imap:INBOX/2");
+    ASSERT_EQ(first.Count(PartStatus::kStored), 1) << path;
+    EXPECT_EQ(second.Count(PartStatus::kDuplicate), 1) << path;
+    EXPECT_EQ(second.raw_pk, first.raw_pk) << path;
+  }
+  EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM raw_inputs"), 2);
+  EXPECT_EQ(QueryInt(*db_, "SELECT COUNT(*) FROM failure_reports"), 2);
+}
+
 TEST_F(FailureStoreTest, FullSamplesKeepTheBodyAndNoneKeepsNoHeaders) {
   writer_->SetFailurePrivacy(FailurePrivacy{SampleMode::kFull, false});
   EnvelopeOutcome full = IngestFile("written/rfc9991_folded_multi.eml");
