@@ -173,8 +173,8 @@ int RunMigrate(const Config& config) {
 
 int RunCli(int argc, char** argv) {
   CLI::App app{
-      "dmarcd: collects DMARC aggregate reports, stores them in SQLite and serves a "
-      "REST API and dashboard.",
+      "dmarcd: collects DMARC aggregate and failure reports, stores them in SQLite and "
+      "serves a REST API and dashboard.",
       "dmarcd"};
   app.footer(kConfigHelp);
   Globals globals;
