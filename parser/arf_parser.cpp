@@ -455,8 +455,18 @@ Result<void> CheckReturnedShape(const FailureReport& report) {
   limits.max_mime_depth -= 1;
   limits.max_mime_parts -= 4;
   auto shape = ScanMimeShape(returned, limits);
-  if (shape) return {};
-  return MakeError(shape.error().code, "the returned message: " + shape.error().message);
+  if (!shape) {
+    return MakeError(shape.error().code, "the returned message: " + shape.error().message);
+  }
+  // And the whole report as WriteFailureReport writes it: GMime's own
+  // reading of the returned message, written out again, can show multiparts
+  // that the bytes as received hid (found by fuzz_arf).
+  const std::string written = WriteFailureReport(report, report.envelope_headers);
+  if (auto whole = ScanMimeShape(written, Limits()); !whole) {
+    return MakeError(whole.error().code,
+                     "the returned message, written back: " + whole.error().message);
+  }
+  return {};
 }
 
 Result<FailureReport> ParseFailureReport(std::string_view email) {
@@ -474,7 +484,10 @@ Result<FailureReport> ParseFailureReport(std::string_view email) {
   Parts parts;
   CollectParts(body, 0, parts);
   if (!IsFeedbackReport(body) || parts.feedback == nullptr) {
-    return ReadNonStandard(parts, std::move(report));
+    auto read = ReadNonStandard(parts, std::move(report));
+    if (!read) return read;
+    if (auto kept = CheckReturnedShape(*read); !kept) return tl::unexpected(kept.error());
+    return read;
   }
 
   for (const auto& [name, value] : HeaderFields(PartBody(parts.feedback, report.warnings))) {

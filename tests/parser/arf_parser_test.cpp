@@ -290,6 +290,39 @@ TEST(ArfParserTest, Issue6ReturnedMessageIsHeldToTheCapsItMeetsWhenWritten) {
             "the returned message: email has multiparts nested deeper than 9 levels");
 }
 
+// Found by fuzz_arf: a report read as non-ARF skipped the check above, and
+// its returned message nests deeper once GMime has written it back.
+TEST(ArfParserTest, NonStandardReturnedMessageIsHeldToTheCapsOfItsWrittenForm) {
+  const std::string email = ReadFile(DataDir() / "parser" / "fuzz" /
+                                     "arf_nonstandard_returned_message_nested_when_written.eml");
+  auto report = ParseFailureReport(email);
+  ASSERT_FALSE(report);
+  EXPECT_EQ(report.error().code, ErrorCode::kTooDeep);
+  EXPECT_EQ(report.error().message,
+            "the returned message: email has multiparts nested deeper than 9 levels");
+}
+
+// What ParseFailureReport reads, WriteFailureReport writes so that it
+// reads again: every failure report of the test data, the fuzz findings
+// included.
+TEST(ArfParserTest, EveryReportReadIsWrittenSoThatItReadsAgain) {
+  int written = 0;
+  for (const char* folder : {"failure/corpus", "failure/written", "parser/fuzz"}) {
+    for (const auto& entry : std::filesystem::directory_iterator(DataDir() / folder)) {
+      auto report = ParseFailureReport(ReadFile(entry.path()));
+      if (!report) continue;
+      const std::string bytes = WriteFailureReport(*report, report->envelope_headers);
+      auto again = ParseFailureReport(bytes);
+      ASSERT_TRUE(again) << entry.path() << ": " << again.error().ToString();
+      EXPECT_EQ(again->format, report->format) << entry.path();
+      // Written the same way twice: the archive copy is kept once.
+      EXPECT_EQ(WriteFailureReport(*report, report->envelope_headers), bytes) << entry.path();
+      ++written;
+    }
+  }
+  EXPECT_GE(written, 10);
+}
+
 TEST(ArfPipelineTest, RoutesEveryCorpusFile) {
   int failures = 0;
   int rejected = 0;
