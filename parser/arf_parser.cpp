@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -469,7 +467,8 @@ Result<void> CheckReturnedShape(const FailureReport& report) {
   return {};
 }
 
-Result<FailureReport> ParseFailureReport(std::string_view email) {
+// The report as read, before CheckReturnedShape.
+Result<FailureReport> ReadFailureReport(std::string_view email) {
   EnsureGmime();
   // GMime would build the whole tree of a hostile email first (see
   // mime_walker.hpp); the default caps apply before it does.
@@ -484,10 +483,7 @@ Result<FailureReport> ParseFailureReport(std::string_view email) {
   Parts parts;
   CollectParts(body, 0, parts);
   if (!IsFeedbackReport(body) || parts.feedback == nullptr) {
-    auto read = ReadNonStandard(parts, std::move(report));
-    if (!read) return read;
-    if (auto kept = CheckReturnedShape(*read); !kept) return tl::unexpected(kept.error());
-    return read;
+    return ReadNonStandard(parts, std::move(report));
   }
 
   for (const auto& [name, value] : HeaderFields(PartBody(parts.feedback, report.warnings))) {
@@ -516,7 +512,15 @@ Result<FailureReport> ParseFailureReport(std::string_view email) {
     std::string text = PartBody(parts.texts.back(), report.warnings);
     if (auto block = FindHeaderBlock(text)) ReadReturned(*block, "text/plain", true, report);
   }
-  if (auto kept = CheckReturnedShape(report); !kept) return tl::unexpected(kept.error());
+  return report;
+}
+
+// Whichever way it was read, ARF or not, the report must be one that
+// WriteFailureReport can write so that it reads again.
+Result<FailureReport> ParseFailureReport(std::string_view email) {
+  auto report = ReadFailureReport(email);
+  if (!report) return report;
+  if (auto kept = CheckReturnedShape(*report); !kept) return tl::unexpected(kept.error());
   return report;
 }
 
@@ -602,16 +606,13 @@ std::string WriteFailureReport(const FailureReport& report,
   }
   // GMime would draw a random boundary, so the same report written twice
   // would come out as different bytes, and its archive copy, kept once per
-  // SHA-256, would be stored again each time the same email arrived. One
-  // taken from the contents, and not found in them, keeps it once.
+  // SHA-256, would be stored again each time the same email arrived. A
+  // fixed one, numbered past any that the contents hold, keeps it once.
   const std::string contents = JoinLines(envelope_headers) + JoinLines(report.fields) +
                                report.headers + report.body.value_or("");
-  std::string boundary;
-  for (size_t salt = 0; boundary.empty() || contents.find(boundary) != std::string::npos; ++salt) {
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016zx",
-                  std::hash<std::string>{}(contents + std::to_string(salt)));
-    boundary = std::string("=_dmarcd_") + hex;
+  std::string boundary = "=_dmarcd_0";
+  for (size_t n = 1; contents.find(boundary) != std::string::npos; ++n) {
+    boundary = "=_dmarcd_" + std::to_string(n);
   }
   g_mime_multipart_set_boundary(top.get(), boundary.c_str());
   g_mime_message_set_mime_part(message.get(), GMIME_OBJECT(top.get()));

@@ -294,19 +294,22 @@ Result<int64_t> EnvelopeStore::ArchiveRaw(const parser::Envelope& envelope,
     return existing;
   }
 
+  // Compressed only now, once the bytes are known to be new, unless the
+  // preparation did it already.
   const bool compressed =
       prepared != nullptr ? prepared->compressed : ArrivedCompressed(envelope.bytes);
   std::string gzipped;
-  if (!compressed && prepared == nullptr) {
-    auto packed = GzipArchiveCopy(envelope.bytes);
-    if (!packed) {
-      return tl::unexpected(packed.error());
+  std::string_view copy = envelope.bytes;
+  if (!compressed) {
+    if (prepared == nullptr) {
+      auto packed = GzipArchiveCopy(envelope.bytes);
+      if (!packed) {
+        return tl::unexpected(packed.error());
+      }
+      gzipped = std::move(*packed);
     }
-    gzipped = std::move(*packed);
+    copy = prepared != nullptr ? std::string_view(prepared->gzipped) : std::string_view(gzipped);
   }
-  const std::string_view copy = compressed            ? std::string_view(envelope.bytes)
-                                : prepared != nullptr ? std::string_view(prepared->gzipped)
-                                                      : std::string_view(gzipped);
   insert_raw_.Bind(1, std::string_view(sha256))
       .Bind(2, uint64_t{envelope.bytes.size()})
       .Bind(3, std::string_view(compressed ? "none" : "gzip"))

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <optional>
 #include <utility>
 
 #include "parser/pipeline.hpp"
@@ -193,30 +194,26 @@ Result<EnvelopeOutcome> Writer::Impl::Ingest(const parser::Envelope& envelope,
     return tl::unexpected(begun.error());
   }
 
-  // A prepared envelope is one MayBeFailureReport turned down, which the
-  // privacy settings leave as it is: its recording and archive copy hold.
-  if (prepared != nullptr) {
-    if (auto begun = store_.BeginEnvelope(envelope, prepared); !begun) {
-      return FailEnvelope(begun.error());
-    }
-    if (auto parsed = parser::ReplayEnvelope(prepared->recorded, store_); !parsed) {
-      return FailEnvelope(parsed.error());
-    }
-    return FinishEnvelope();
-  }
-
   // A failure report is cut down to what the privacy settings keep before
-  // any of it is written, the raw archive included (failure_store.hpp).
-  auto kept = ApplyFailurePrivacy(db_, envelope, privacy_);
-  if (!kept) {
-    return FailEnvelope(kept.error());
+  // any of it is written, the raw archive included (failure_store.hpp). A
+  // prepared envelope is one MayBeFailureReport turned down, which those
+  // settings leave as it is, so its recording and archive copy hold.
+  std::optional<parser::Envelope> kept;
+  if (prepared == nullptr) {
+    auto cut = ApplyFailurePrivacy(db_, envelope, privacy_);
+    if (!cut) {
+      return FailEnvelope(cut.error());
+    }
+    kept = std::move(*cut);
   }
-  const parser::Envelope& stored = *kept ? **kept : envelope;
+  const parser::Envelope& stored = kept ? *kept : envelope;
 
-  if (auto begun = store_.BeginEnvelope(stored); !begun) {
+  if (auto begun = store_.BeginEnvelope(stored, prepared); !begun) {
     return FailEnvelope(begun.error());
   }
-  if (auto parsed = parser::ParseEnvelope(stored, limits_, store_); !parsed) {
+  auto parsed = prepared != nullptr ? parser::ReplayEnvelope(prepared->recorded, store_)
+                                    : parser::ParseEnvelope(stored, limits_, store_);
+  if (!parsed) {
     return FailEnvelope(parsed.error());
   }
   return FinishEnvelope();
